@@ -1,0 +1,212 @@
+//! Directory streams. The metadata server pages a listing with opaque byte cookies; FUSE wants
+//! a `u64` offset per entry that resumes the listing right after it, even after `seekdir`.
+//!
+//! A stream remembers the cookie that starts each page it has fetched (page 0 starts at
+//! `None`) and holds one page of entries. The offset after entry `i` of page `p` is
+//! `p << 16 | (i + 1)`, and `(p + 1) << 16` after a page's last entry, so any offset handed out
+//! names a page whose start is remembered and an index within it. Memory is one cookie per
+//! page seen plus one page: bounded by the directory's size over the page size, never by how
+//! often or from where it is read. Server cookies name the last entry of a page, so they stay
+//! valid whatever changes; an entry added or removed inside a page that is fetched again can
+//! shift that page's later offsets by one (POSIX leaves entries changed during a listing
+//! unspecified).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use proto::fs::{Cred, DirEntry};
+use proto::{Errno, FsOp, FsReply};
+
+use crate::core::{Data, Fs, FsError, Meta};
+
+/// Bits of a FUSE directory offset that index an entry within its page.
+const INDEX_BITS: u32 = 16;
+
+/// Where listed entries go: the kernel's reply buffer, or a test's vector.
+pub trait DirSink {
+    /// Adds `entry`, after which the listing resumes at offset `next`; `false` if the buffer
+    /// is full and the entry was not added.
+    fn push(&mut self, entry: &DirEntry, next: u64) -> bool;
+}
+
+/// The open directory streams.
+#[derive(Debug, Default)]
+pub(crate) struct Streams(Mutex<HashMap<u64, Arc<tokio::sync::Mutex<Stream>>>>);
+
+impl Streams {
+    fn get(&self, fh: u64) -> Option<Arc<tokio::sync::Mutex<Stream>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(&fh).cloned()
+    }
+
+    fn insert(&self, fh: u64, s: Stream) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(fh, Arc::new(tokio::sync::Mutex::new(s)));
+    }
+
+    fn remove(&self, fh: u64) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&fh);
+    }
+}
+
+/// One open directory.
+#[derive(Debug)]
+pub(crate) struct Stream {
+    dir: u64,
+    /// The cookie starting each page fetched so far (and the one after the last, if any).
+    starts: Vec<Option<Vec<u8>>>,
+    page: Page,
+}
+
+/// The page a stream holds.
+#[derive(Debug)]
+struct Page {
+    no: u64,
+    entries: Vec<DirEntry>,
+    more: bool,
+    plus: bool,
+}
+
+impl Stream {
+    /// Pages whose start cookie the stream remembers.
+    #[cfg(test)]
+    pub(crate) fn remembered(&self) -> usize {
+        self.starts.len()
+    }
+}
+
+fn is_dot(name: &[u8]) -> bool {
+    name == b"." || name == b".."
+}
+
+impl<M: Meta, D: Data> Fs<M, D> {
+    /// Opens directory `ino` and fetches its first page (so an unreadable directory fails
+    /// here with `EACCES`, as opendir(3) does).
+    pub async fn opendir(&self, cred: &Cred, ino: u64) -> Result<u64, FsError> {
+        let page = self.fetch_page(cred, ino, 0, None, true).await?;
+        let mut starts = vec![None];
+        if let Some(next) = page.1 {
+            starts.push(Some(next));
+        }
+        let fh = self.new_handle();
+        let more = starts.len() > 1;
+        self.dirs.insert(
+            fh,
+            Stream {
+                dir: ino,
+                starts,
+                page: Page {
+                    no: 0,
+                    entries: page.0,
+                    more,
+                    plus: true,
+                },
+            },
+        );
+        Ok(fh)
+    }
+
+    /// Lists directory stream `fh` from FUSE offset `offset` into `sink` until it is full or
+    /// the listing ends. With `plus`, entries carry attributes and the kernel holds a
+    /// reference to each (but `.` and `..`).
+    pub async fn readdir(
+        &self,
+        cred: &Cred,
+        fh: u64,
+        offset: u64,
+        plus: bool,
+        sink: &mut impl DirSink,
+    ) -> Result<(), FsError> {
+        let stream = self.dirs.get(fh).ok_or(Errno::EBADF)?;
+        let mut s = stream.lock().await;
+        let mut page = offset >> INDEX_BITS;
+        let mut index = (offset & ((1 << INDEX_BITS) - 1)) as usize;
+        loop {
+            if s.page.no != page || (plus && !s.page.plus) {
+                let Some(start) = usize::try_from(page).ok().and_then(|p| s.starts.get(p)).cloned() else {
+                    return Ok(());
+                };
+                let (entries, next) = self.fetch_page(cred, s.dir, page, start, plus).await?;
+                if s.starts.len() as u64 == page + 1
+                    && let Some(next) = &next
+                {
+                    s.starts.push(Some(next.clone()));
+                }
+                s.page = Page {
+                    no: page,
+                    entries,
+                    more: next.is_some(),
+                    plus,
+                };
+            }
+            let count = s.page.entries.len();
+            for (i, e) in s.page.entries.iter().enumerate().skip(index) {
+                let next = if i + 1 < count {
+                    page << INDEX_BITS | (i as u64 + 1)
+                } else {
+                    (page + 1) << INDEX_BITS
+                };
+                if !sink.push(e, next) {
+                    return Ok(());
+                }
+                if plus && !is_dot(&e.name) {
+                    self.hand_out(e.ino, s.dir, &e.name);
+                }
+            }
+            if !s.page.more {
+                return Ok(());
+            }
+            page += 1;
+            index = 0;
+        }
+    }
+
+    /// Closes directory stream `fh`.
+    pub fn releasedir(&self, fh: u64) {
+        self.dirs.remove(fh);
+    }
+
+    /// Page `no` of `dir`, starting at `cookie`: its entries (with settled attributes if
+    /// `plus`) and the cookie of the next page.
+    async fn fetch_page(
+        &self,
+        cred: &Cred,
+        dir: u64,
+        no: u64,
+        cookie: Option<Vec<u8>>,
+        plus: bool,
+    ) -> Result<(Vec<DirEntry>, Option<Vec<u8>>), FsError> {
+        let op = FsOp::ReadDir {
+            dir,
+            cookie,
+            max: self.cfg.readdir_page,
+            plus,
+        };
+        let (mut entries, next) = match self.ask(cred, op).await? {
+            FsReply::Dir { entries, cookie } => (entries, cookie),
+            other => return Err(FsError::protocol("readdir", other)),
+        };
+        if entries.len() >= 1 << INDEX_BITS || no >= 1 << (64 - INDEX_BITS) {
+            return Err(FsError::protocol(
+                "readdir",
+                format!("page {no} of {} entries", entries.len()),
+            ));
+        }
+        if plus {
+            for e in entries.iter_mut().filter(|e| !is_dot(&e.name)) {
+                e.attr = Some(match e.attr.take() {
+                    Some(a) => self.settled(cred, a).await?,
+                    None => self.getattr(cred, e.ino).await?,
+                });
+            }
+        }
+        Ok((entries, next))
+    }
+
+    /// The stream of `fh`, for tests to inspect.
+    #[cfg(test)]
+    pub(crate) fn dir_stream(&self, fh: u64) -> Option<Arc<tokio::sync::Mutex<Stream>>> {
+        self.dirs.get(fh)
+    }
+}

@@ -1,0 +1,98 @@
+//! Open handles: open (with `O_TRUNC`) and release. A handle keeps its inode alive after its
+//! last name is gone; releasing the last handle of such an inode deletes it.
+
+use crdt::model::{FileKind, Ino};
+use proto::fs::{SetAttr, access};
+use proto::{Errno, FsReply};
+
+use crate::fs::command::Effects;
+use crate::fs::node::{self, Node};
+use crate::fs::ops::setattr;
+use crate::fs::outcome::OpResult;
+use crate::fs::perm;
+use crate::fs::state::FsState;
+use crate::fs::tx::Tx;
+
+/// Opens `ino`.
+pub fn open<S: FsState>(
+    tx: Tx<'_, S>,
+    ino: u64,
+    read: bool,
+    write: bool,
+    truncate: bool,
+) -> OpResult<(Effects, FsReply)> {
+    let node = tx.node(ino)?;
+    open_node(tx, &node, read, write, truncate)
+}
+
+/// Opens `node`: a directory cannot be opened to write or truncate (`EISDIR`), a symlink not
+/// at all (`ELOOP`, as with `O_NOFOLLOW`: the client resolves links); reading needs read
+/// permission and writing or truncating write permission (`EACCES`). Truncating a regular
+/// file empties it as `ftruncate(0)` would.
+pub fn open_node<S: FsState>(
+    mut tx: Tx<'_, S>,
+    node: &Node,
+    read: bool,
+    write: bool,
+    truncate: bool,
+) -> OpResult<(Effects, FsReply)> {
+    match node.kind {
+        FileKind::Dir if write || truncate => return Err(Errno::EISDIR.into()),
+        FileKind::Symlink => return Err(Errno::ELOOP.into()),
+        _ => {}
+    }
+    let mask = if read { access::R } else { 0 } | if write || truncate { access::W } else { 0 };
+    perm::check(tx.cred, node, mask)?;
+    let handle = tx.open_handle(node.ino, read, write)?;
+    if truncate && node.kind == FileKind::File {
+        let empty = SetAttr {
+            size: Some(0),
+            ..SetAttr::default()
+        };
+        let attrs = setattr::plan(tx.cred, node, &empty, tx.now);
+        tx.free_chunks(node, 0);
+        let (effects, attr) = tx.commit_attr(node.ino, |edit| {
+            setattr::drop_chunks(edit, node, 0);
+            edit.set_attrs(node.ino, attrs);
+        })?;
+        return Ok((effects, FsReply::Opened { attr, handle }));
+    }
+    Ok((
+        tx.finish(),
+        FsReply::Opened {
+            attr: node.attr(),
+            handle,
+        },
+    ))
+}
+
+/// Releases the asking client's `handle` on `ino` (`EBADF` if it has no such handle). The
+/// last handle of an inode without names deletes it.
+pub fn release<S: FsState>(mut tx: Tx<'_, S>, ino: u64, handle: u64) -> OpResult<(Effects, FsReply)> {
+    if !node::owned(tx.ctx, ino) {
+        return Err(Errno::EXDEV.into());
+    }
+    let ino = Ino(ino);
+    let info = tx.state.handle(tx.client, handle)?;
+    if info.is_none_or(|h| h.ino != ino.0) {
+        return Err(Errno::EBADF.into());
+    }
+    tx.close_handle(handle, ino);
+    let held = tx.state.locks(ino)?;
+    let kept: Vec<_> = held
+        .iter()
+        .filter(|h| !(h.flock && h.client == tx.client && h.handle == handle))
+        .copied()
+        .collect();
+    if kept.len() != held.len() {
+        tx.set_locks(ino, kept);
+    }
+    let orphan = node::live(tx.state, ino)?.filter(|n| n.rec.nlink() == 0);
+    if let Some(orphan) = orphan.filter(|_| tx.state.open_handles(ino).is_ok_and(|n| n <= 1)) {
+        tx.count_deleted();
+        tx.free_chunks(&orphan, 0);
+        let (effects, ()) = tx.commit(|edit| edit.delete(ino))?;
+        return Ok((effects, FsReply::Done));
+    }
+    Ok((tx.finish(), FsReply::Done))
+}

@@ -1,0 +1,40 @@
+//! The MooseNG metadata server: it hosts shards of the namespace, each a raft-rs group whose
+//! state machine is the CRDT metadata model, everything persisted in LMDB.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`run`] | [`run`](run::run)`(config, shutdown)`: the whole server |
+//! | [`config`] | [`MdsConfig`] and its validation |
+//! | [`cluster`] | the cluster file written by `mooseng admin init` |
+//! | [`host`] | the raft host thread: ticks, rounds with group commit, apply, snapshots, admin |
+//! | [`raft`] | one shard's raft group, the log entry format, the logger bridge |
+//! | [`fs`] | the file-system state machine: POSIX operations over the CRDT model |
+//! | [`store`] | LMDB: raft log and state, shard records, idempotency table, node records |
+//! | [`transport`] | node-to-node QUIC: raft batches and snapshot streams |
+//! | [`keeper`] | chunkserver liveness, placement, and the repair loop (replicate, delete) |
+//! | [`sessions`] | client sessions: who was heard when; ending silent clients' sessions |
+//! | [`server`] | the client port: mutations through raft, reads by read index or session |
+//! | [`http`] | `/health`, `/status`, `/metrics` |
+//! | [`metrics`] | Prometheus metrics |
+//! | [`error`] | storage errors |
+//!
+//! Threads: the host thread owns every raft group and the LMDB write path; a tokio runtime
+//! runs the ports; reads run on tokio's blocking pool in LMDB read transactions.
+
+pub mod cluster;
+pub mod config;
+pub mod error;
+pub mod fs;
+pub mod host;
+pub mod http;
+pub mod keeper;
+pub mod metrics;
+pub mod raft;
+pub mod run;
+pub mod server;
+pub mod sessions;
+pub mod store;
+pub mod transport;
+
+pub use config::MdsConfig;
+pub use run::{MdsError, run};

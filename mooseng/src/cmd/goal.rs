@@ -1,0 +1,225 @@
+//! `mooseng admin goal get|set PATH [GOAL]`: a file's or directory's replication goal. New
+//! entries inherit their directory's goal; `--recursive` also sets it on everything below.
+//!
+//! PATH is a path in the cluster's namespace (`/projects/a`), or a path under a local mount
+//! of the cluster (`/mnt/mooseng/projects/a`), which is translated.
+
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use client::{MdsClient, ReadFrom};
+use crdt::model::FileKind;
+use proto::fs::{Cred, FsOp};
+use proto::{Errno, FsReply};
+
+use crate::cmd::ClusterArgs;
+
+/// Storage classes: names for goals.
+pub const CLASSES: &[(&str, u8)] = &[("default", 2), ("fast", 3)];
+
+/// `mooseng admin goal …`.
+#[derive(Debug, Subcommand)]
+pub enum GoalCommand {
+    /// Print the goal (copies per chunk) of PATH.
+    Get(GoalPath),
+    /// Set the goal of PATH to a number of copies (1–9) or a storage class (`default` = 2,
+    /// `fast` = 3).
+    Set {
+        #[command(flatten)]
+        path: GoalPath,
+        /// Copies per chunk, or a storage class name.
+        goal: String,
+        /// Also set it on every file and directory below PATH.
+        #[arg(long, short)]
+        recursive: bool,
+    },
+}
+
+/// The path and the cluster.
+#[derive(Debug, Args)]
+pub struct GoalPath {
+    /// A path in the namespace, or under a local mount of the cluster.
+    pub path: PathBuf,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// Parses a goal: a number of copies or a class name.
+pub fn parse_goal(s: &str) -> anyhow::Result<u8> {
+    if let Some((_, g)) = CLASSES.iter().find(|(name, _)| *name == s) {
+        return Ok(*g);
+    }
+    let names: Vec<&str> = CLASSES.iter().map(|c| c.0).collect();
+    match s.parse::<u8>() {
+        Ok(g @ 1..=9) => Ok(g),
+        _ => bail!(
+            "goal {s:?}: expected 1–9 copies or a storage class ({})",
+            names.join(", ")
+        ),
+    }
+}
+
+fn class_of(goal: u8) -> String {
+    CLASSES
+        .iter()
+        .find(|c| c.1 == goal)
+        .map_or_else(String::new, |c| format!(" ({})", c.0))
+}
+
+/// Runs the subcommand.
+pub async fn run(cmd: GoalCommand) -> anyhow::Result<()> {
+    match cmd {
+        GoalCommand::Get(p) => {
+            let (_, client) = p.cluster.client()?;
+            let ino = resolve(&client, &namespace_path(&p.path)?).await?;
+            let goal = get(&client, ino).await?;
+            println!("{}: {goal}{}", p.path.display(), class_of(goal));
+        }
+        GoalCommand::Set {
+            path,
+            goal,
+            recursive,
+        } => {
+            let goal = parse_goal(&goal)?;
+            let (_, client) = path.cluster.client()?;
+            let ino = resolve(&client, &namespace_path(&path.path)?).await?;
+            let mut todo = vec![ino];
+            let mut done = 0u64;
+            while let Some(ino) = todo.pop() {
+                set(&client, ino, goal).await?;
+                done += 1;
+                if recursive {
+                    todo.extend(subdirs_and_files(&client, ino).await?);
+                    if done.is_multiple_of(1000) {
+                        eprintln!("{done} entries set…");
+                    }
+                }
+            }
+            println!(
+                "{}: {goal}{} ({done} entries)",
+                path.path.display(),
+                class_of(goal)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The namespace path of `path`: itself if absolute and not under a local mount of MooseNG,
+/// otherwise its part below the mount point.
+fn namespace_path(path: &Path) -> anyhow::Result<PathBuf> {
+    if let Ok(real) = std::fs::canonicalize(path)
+        && let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts")
+    {
+        let mount = mounts
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.len() > 2 && f[0].starts_with("mooseng") && f[2].starts_with("fuse"))
+                    .then(|| PathBuf::from(f[1]))
+            })
+            .filter(|m| real.starts_with(m))
+            .max_by_key(|m| m.as_os_str().len());
+        if let Some(m) = mount {
+            return Ok(Path::new("/").join(real.strip_prefix(&m)?));
+        }
+    }
+    if !path.is_absolute() {
+        bail!(
+            "{}: give an absolute namespace path or a path under a mount",
+            path.display()
+        );
+    }
+    Ok(path.to_path_buf())
+}
+
+/// The inode at namespace path `path`.
+async fn resolve(client: &MdsClient, path: &Path) -> anyhow::Result<u64> {
+    let mut ino = 1;
+    for c in path.components() {
+        let name = match c {
+            Component::RootDir | Component::CurDir => continue,
+            Component::Normal(n) => n.as_encoded_bytes().to_vec(),
+            _ => bail!("{}: `..` is not supported", path.display()),
+        };
+        let op = FsOp::Lookup { parent: ino, name };
+        ino = match client.fs(&Cred::root(), op, ReadFrom::Leader).await {
+            Ok(FsReply::Attr(a)) => a.ino,
+            Err(client::ClientError::Fs(Errno::ENOENT)) => {
+                bail!("{}: no such file or directory", path.display())
+            }
+            other => bail!("{}: lookup failed: {other:?}", path.display()),
+        };
+    }
+    Ok(ino)
+}
+
+async fn get(client: &MdsClient, ino: u64) -> anyhow::Result<u8> {
+    match client
+        .fs(&Cred::root(), FsOp::GetGoal { ino }, ReadFrom::Leader)
+        .await
+    {
+        Ok(FsReply::Goal(g)) => Ok(g),
+        other => bail!("get the goal of inode {ino}: {other:?}"),
+    }
+}
+
+async fn set(client: &MdsClient, ino: u64, goal: u8) -> anyhow::Result<()> {
+    match client
+        .fs(&Cred::root(), FsOp::SetGoal { ino, goal }, ReadFrom::Leader)
+        .await
+    {
+        Ok(FsReply::Goal(_)) => Ok(()),
+        other => bail!("set the goal of inode {ino}: {other:?}"),
+    }
+}
+
+/// The directories and regular files in directory `dir` (nothing if `dir` is a file).
+async fn subdirs_and_files(client: &MdsClient, dir: u64) -> anyhow::Result<Vec<u64>> {
+    let mut out = Vec::new();
+    let mut cookie = None;
+    loop {
+        let op = FsOp::ReadDir {
+            dir,
+            cookie: cookie.take(),
+            max: 1000,
+            plus: false,
+        };
+        match client.fs(&Cred::root(), op, ReadFrom::Leader).await {
+            Ok(FsReply::Dir {
+                entries,
+                cookie: next,
+            }) => {
+                out.extend(
+                    entries
+                        .iter()
+                        .filter(|e| e.name != b"." && e.name != b"..")
+                        .filter(|e| matches!(e.kind, FileKind::Dir | FileKind::File))
+                        .map(|e| e.ino),
+                );
+                match next {
+                    Some(c) => cookie = Some(c),
+                    None => return Ok(out),
+                }
+            }
+            Err(client::ClientError::Fs(Errno::ENOTDIR)) => return Ok(out),
+            other => return Err(anyhow::anyhow!("list inode {dir}: {other:?}")).context("walk the tree"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn goals_are_numbers_or_classes() {
+        assert_eq!(parse_goal("fast").unwrap(), 3);
+        assert_eq!(parse_goal("default").unwrap(), 2);
+        assert_eq!(parse_goal("9").unwrap(), 9);
+        for bad in ["0", "10", "slow", ""] {
+            assert!(parse_goal(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Membership: a new node joins a shard as a learner, receives a snapshot (the log has been
+//! compacted), is promoted to voter; then an old node is removed. No operation is lost.
+//!
+//! Tier: integration (real `mooseng mds` processes on loopback).
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use client::ReadFrom;
+use common::{Cluster, bin, list, mkdir, root};
+use proto::admin::Role;
+use proto::fs::FsOp;
+
+fn admin(cluster: &Cluster, args: &[&str]) {
+    let out = Command::new(bin())
+        .arg("admin")
+        .args(args)
+        .arg("--cluster-dir")
+        .arg(cluster.cluster_dir())
+        .output()
+        .expect("run mooseng admin");
+    assert!(
+        out.status.success(),
+        "mooseng admin {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn learner_gets_a_snapshot_is_promoted_and_an_old_node_leaves() {
+    // A short log so that the new node cannot catch up from the log alone.
+    let flags = ["--log-keep", "16"];
+    let mut cluster = common::start(3, 3, &flags);
+    let client = cluster.client();
+    cluster.wait_leader(&client, 0, Duration::from_secs(10)).await;
+    let dir = mkdir(&client, 1, "before").await.ino;
+    for i in 0..80 {
+        let op = FsOp::MkNod {
+            parent: dir,
+            name: format!("f{i}").into(),
+            kind: crdt::model::FileKind::File,
+            mode: 0o644,
+            rdev: 0,
+        };
+        client.fs(&root(), op, ReadFrom::Leader).await.expect("create");
+    }
+
+    cluster.add_node(4, &flags);
+    let n4 = cluster.node(4);
+    let (c, r, h) = (n4.client.to_string(), n4.raft.to_string(), n4.http.to_string());
+    admin(
+        &cluster,
+        &[
+            "node",
+            "add",
+            "--shard",
+            "0",
+            "--id",
+            "4",
+            "--client-addr",
+            &c,
+            "--raft-addr",
+            &r,
+            "--http-addr",
+            &h,
+        ],
+    );
+    let s = cluster.status(&client, 4, 0).await.expect("node 4 hosts shard 0");
+    assert!(s.voters.contains(&4), "node 4 is a voter: {s:?}");
+    let log = std::fs::read_to_string(cluster.dir.path().join("logs/mds4.log")).unwrap_or_default();
+    assert!(
+        log.contains("installed snapshot"),
+        "node 4 caught up through a snapshot"
+    );
+
+    // Remove node 1 (possibly the leader: the command moves leadership first).
+    admin(&cluster, &["node", "remove", "--shard", "0", "--id", "1"]);
+    cluster.stop(1);
+    let started = std::time::Instant::now();
+    loop {
+        let leader = cluster.wait_leader(&client, 0, Duration::from_secs(10)).await;
+        let s = cluster.status(&client, leader, 0).await.expect("leader status");
+        if s.voters == [2, 3, 4] && s.role == Role::Leader {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "configuration did not settle on 2,3,4: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let after = mkdir(&client, 1, "after").await.ino;
+    assert_ne!(after, dir);
+    let (_, digest) = cluster
+        .converged_digest(&client, 0, Duration::from_secs(20))
+        .await;
+    assert_eq!(
+        cluster.digest(&client, 4, 0).await.expect("node 4 digest").1,
+        digest
+    );
+    let names = list(&client, dir).await;
+    assert_eq!(
+        names.len(),
+        80,
+        "every file created before the change is still there"
+    );
+    client.close().await;
+}
