@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use testkit::{free_port, fuse_or_skip, is_mounted};
+use testkit::{free_ports, fuse_or_skip, is_mounted};
 
 fn alive(pid: u64) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
@@ -25,18 +25,14 @@ fn the_demo_comes_up_serves_files_survives_a_kill_and_cleans_up() {
     }
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("demo");
-    // A base port whose whole plan (base .. base+30) is free right now.
-    let base = loop {
-        let p = free_port();
-        if p < 60000 && (0..30).all(|k| std::net::TcpListener::bind(("127.0.0.1", p + k)).is_ok()) {
-            break p;
-        }
-    };
+    // The demo's whole port plan (base .. base+30), reserved from other tests' clusters.
+    let base = free_ports(30);
+    let log = dir.path().join("demo.stderr");
     let mut demo = Command::new(common::bin())
         .args(["demo", "--base-port", &base.to_string(), "--data-dir"])
         .arg(&data_dir)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     let mut out = BufReader::new(demo.stdout.take().unwrap());
@@ -46,7 +42,8 @@ fn the_demo_comes_up_serves_files_survives_a_kill_and_cleans_up() {
         line.clear();
         assert!(
             out.read_line(&mut line).unwrap() > 0,
-            "the demo exited before it was up"
+            "the demo exited before it was up:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
         );
         assert!(
             started.elapsed() < Duration::from_secs(90),

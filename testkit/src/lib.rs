@@ -17,7 +17,7 @@ pub use chunkservers::Chunkserver;
 pub use copies::read_copy;
 pub use http::http_get;
 pub use mounts::{Mount, fuse_available, fuse_or_skip, is_mounted};
-pub use ports::free_port;
+pub use ports::{free_port, free_ports};
 pub use rng::SplitMix;
 pub use wait::{eventually, pause};
 

@@ -18,8 +18,15 @@ const EPHEMERAL_DEFAULT: u16 = 32_768;
 /// A loopback port free for both TCP and UDP right now, outside the ephemeral range and not
 /// handed to any other test process recently.
 pub fn free_port() -> u16 {
+    free_ports(1)
+}
+
+/// The first of `n` consecutive loopback ports, each free for both TCP and UDP right now,
+/// outside the ephemeral range and not handed to any other test process recently (for a
+/// program that derives its ports from a base, like `mooseng demo --base-port`).
+pub fn free_ports(n: u16) -> u16 {
     let end = ephemeral_start().max(FIRST + 1_000);
-    let span = u32::from(end - FIRST);
+    let span = u32::from(end - FIRST - n);
     let counter = std::env::temp_dir().join("mooseng-testkit-next-port");
     let mut file = OpenOptions::new()
         .read(true)
@@ -31,14 +38,14 @@ pub fn free_port() -> u16 {
     file.lock().expect("lock the port counter");
     let mut next = read_counter(&mut file).unwrap_or_else(std::process::id);
     for _ in 0..span {
-        let port = FIRST + (next % span) as u16;
+        let base = FIRST + (next % span) as u16;
         next = next.wrapping_add(1);
-        if is_free(port) {
-            write_counter(&mut file, next);
-            return port;
+        if (base..base + n).all(is_free) {
+            write_counter(&mut file, next.wrapping_add(u32::from(n) - 1));
+            return base;
         }
     }
-    panic!("no free port in {FIRST}..{end}");
+    panic!("no {n} free consecutive ports in {FIRST}..{end}");
 }
 
 fn is_free(port: u16) -> bool {
