@@ -29,6 +29,13 @@ pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(2);
 pub const MAX_CONCURRENT_BIDI_STREAMS: u32 = 4096;
 /// Concurrent unidirectional streams a peer may open.
 pub const MAX_CONCURRENT_UNI_STREAMS: u32 = 64;
+/// Flow-control window of one stream: a whole data request (up to 8 MiB of payload) fits,
+/// so a chunk write streams without waiting for window updates. A connection may have four
+/// streams' worth in flight, which bounds what one peer can make this side buffer.
+pub const STREAM_WINDOW: u32 = 16 << 20;
+/// The largest UDP payload path MTU discovery probes for: jumbo frames where the path has
+/// them (loopback, data-center networks); paths with 1500-byte frames settle below it.
+pub const MTU_UPPER_BOUND: u16 = 8952;
 
 /// The CA certificate every peer must chain to and this process's own identity.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,7 +124,13 @@ pub fn transport_config() -> Arc<TransportConfig> {
         ))
         .keep_alive_interval(Some(KEEP_ALIVE_INTERVAL))
         .max_concurrent_bidi_streams(VarInt::from_u32(MAX_CONCURRENT_BIDI_STREAMS))
-        .max_concurrent_uni_streams(VarInt::from_u32(MAX_CONCURRENT_UNI_STREAMS));
+        .max_concurrent_uni_streams(VarInt::from_u32(MAX_CONCURRENT_UNI_STREAMS))
+        .stream_receive_window(VarInt::from_u32(STREAM_WINDOW))
+        .receive_window(VarInt::from_u32(4 * STREAM_WINDOW))
+        .send_window(4 * u64::from(STREAM_WINDOW));
+    let mut mtu = quinn::MtuDiscoveryConfig::default();
+    mtu.upper_bound(MTU_UPPER_BOUND);
+    transport.mtu_discovery_config(Some(mtu));
     Arc::new(transport)
 }
 

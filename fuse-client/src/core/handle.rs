@@ -336,7 +336,7 @@ impl<M: Meta, D: Data> Fs<M, D> {
 
     /// The last `close` of `fh`: lands its buffered writes, releases the locks of
     /// `flock_owner` (the open file's own owner, under which the kernel sent its `flock`
-    /// locks) and the server handle.
+    /// locks) and queues the release of the server handle (see [`crate::core::release`]).
     pub async fn release(&self, cred: &Cred, fh: u64, flock_owner: Option<u64>) -> Result<(), FsError> {
         let file = self.files.get(fh)?;
         let landed = self.land_file(&file).await;
@@ -345,15 +345,7 @@ impl<M: Meta, D: Data> Fs<M, D> {
             None => Ok(()),
         };
         self.files.remove(fh);
-        self.ask_done(
-            cred,
-            FsOp::Release {
-                ino: file.ino,
-                handle: file.handle,
-            },
-            "release",
-        )
-        .await?;
+        self.releases.queue(cred, file.ino, file.handle);
         landed.and(unlocked)
     }
 

@@ -12,6 +12,7 @@
 //! | `xattr` | extended attributes, with the size-query and `ERANGE` rules |
 //! | `dir` | directory streams: stable FUSE offsets over the server's opaque cookies, bounded memory |
 //! | `handle` | open files: the handle tables, open, create, flush, fsync, release |
+//! | [`release`] | server-handle releases, queued and sent in batches |
 //! | `write` | write-back buffering and chained chunk writes with version retries |
 //! | `read` | reads with read-ahead, fall-over between copies, holes, relatime |
 //! | `size` | truncation (cutting the tail chunk) and fallocate |
@@ -25,6 +26,8 @@
 //!   release, or before this mount answers getattr/setattr/lookup/read for the inode. A failed
 //!   background landing is reported by the file's next write, `flush` or `fsync` (as `close`
 //!   reports NFS write-back errors).
+//! - The server handle of a closed file is released in a batch shortly after the last
+//!   `close` (see [`release`]), not by the `release` call itself.
 //! - `fsync` and `fdatasync` both make the written chunks durable on every copy (`Sync` down
 //!   the chain); metadata is durable when acknowledged (strict mode).
 //! - atime follows relatime: after a read that finds it due, the mount tells the metadata
@@ -46,6 +49,7 @@ mod lock;
 pub mod meta;
 mod namespace;
 mod read;
+pub mod release;
 mod seek;
 mod size;
 pub mod watch;
@@ -117,6 +121,7 @@ pub struct Fs<M, D> {
     locks: lock::Held,
     known: Mutex<HashMap<u64, Known>>,
     next_handle: AtomicU64,
+    releases: release::Releases,
 }
 
 /// An inode the kernel holds a reference to (through lookups), and the entry it last came by.
@@ -146,6 +151,7 @@ impl<M: Meta, D: Data> Fs<M, D> {
             locks: lock::Held::default(),
             known: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
+            releases: release::Releases::default(),
         }
     }
 

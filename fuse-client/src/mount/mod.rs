@@ -23,6 +23,7 @@ use tokio::runtime::RuntimeFlavor;
 use tokio::sync::oneshot;
 
 pub use self::config::{ConfigError, MountConfig, MountOptions, OptionsError};
+use crate::core::release::RELEASE_INTERVAL;
 use crate::core::{Data, Fs, Meta, watch};
 use crate::fuse::{FuseFs, Ttl, notify};
 
@@ -83,11 +84,28 @@ pub async fn run(config: MountConfig, shutdown: impl Future<Output = ()>) -> Res
     let data = DataClient::new(&tls).map_err(MountError::Tls)?;
     let fs = Arc::new(Fs::new(mds, data, config.options.core()));
     let keep_alive = tokio::spawn(keep_alive(fs.clone()));
+    let (stop_releaser, stopped) = tokio::sync::watch::channel(());
+    let releaser = tokio::spawn(send_releases(fs.clone(), stopped));
     let served = serve(fs.clone(), &config, shutdown).await;
     keep_alive.abort();
+    drop(stop_releaser);
+    let _ = releaser.await;
+    fs.send_releases().await;
     fs.meta().close().await;
     fs.data().close();
     served
+}
+
+/// Sends the queued releases of server handles every [`RELEASE_INTERVAL`] until `stop`'s
+/// sender is dropped (never in the middle of a batch).
+async fn send_releases(fs: Arc<Fs<MdsClient, DataClient>>, mut stop: tokio::sync::watch::Receiver<()>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(RELEASE_INTERVAL) => {}
+            _ = stop.changed() => return,
+        }
+        fs.send_releases().await;
+    }
 }
 
 /// Keeps this mount's session alive at every metadata server (its open files and locks are

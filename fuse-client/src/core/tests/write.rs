@@ -58,6 +58,11 @@ async fn buffered_writes_land_on_getattr_fsync_and_release() {
     fs.release(&user(), fh, None).await.unwrap();
     assert_eq!(fs.data().count("write"), 6);
     assert_eq!(fs.meta().st().nodes[&ino].attr.size, 12);
+    // The data landed at once; the server handle is released with the next batch.
+    assert_eq!(fs.meta().count("release"), 0);
+    assert_eq!(fs.send_releases().await, 1);
+    assert_eq!(fs.meta().count("release"), 1);
+    assert_eq!(fs.send_releases().await, 0, "each release is sent once");
 }
 
 #[tokio::test]
