@@ -3,7 +3,8 @@
 //! It routes each operation to the shard owning its inode (from the shard table), finds the
 //! shard's leader (following not-leader hints), retries retryable failures with the same
 //! idempotency key until a deadline, and keeps a session token per shard so reads served by
-//! any replica still see the client's own writes.
+//! any replica still see the client's own writes (for a moment after its own write to a
+//! shard, its session reads there go to the leader, which has applied it already).
 //!
 //! | item | what it is |
 //! |---|---|
@@ -11,6 +12,7 @@
 //! | [`data::DataClient`] | chunkservers' data ports |
 //! | [`ReadFrom`] | where reads go: the leader (linearizable) or any replica (session) |
 //! | [`ClientError`] | what an operation finally failed with |
+//! | [`join_all`] | runs futures together on one task |
 
 pub mod data;
 
@@ -33,6 +35,9 @@ use rand::Rng;
 /// request sent its way would wait a whole attempt timeout first; at most one request per
 /// interval pays that while it stays down.
 const PASS_OVER: Duration = Duration::from_secs(5);
+
+/// The default of [`MdsClient::read_after_write`].
+const READ_AFTER_WRITE: Duration = Duration::from_millis(100);
 
 /// Where reads are served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +80,8 @@ pub struct MdsClient {
     topology: Mutex<Option<Topology>>,
     leaders: Mutex<HashMap<u32, SocketAddr>>,
     tokens: Mutex<HashMap<u32, u64>>,
+    /// When this client's last write to each shard was answered.
+    wrote: Mutex<HashMap<u32, Instant>>,
     in_flight: Mutex<BTreeSet<u64>>,
     client_id: u64,
     next_seq: AtomicU64,
@@ -83,6 +90,11 @@ pub struct MdsClient {
     silent: Mutex<HashMap<SocketAddr, Instant>>,
     /// How long an operation keeps retrying.
     pub deadline: Duration,
+    /// How long after this client's last write to a shard its session reads go to the
+    /// leader (default 100 ms). The leader applied the write before answering it; a follower
+    /// first learns the commit and applies it in a disk round of its own, and a session read
+    /// would wait for that there.
+    pub read_after_write: Duration,
     /// Timeout of one attempt (connection included). Metadata requests are small; a leader
     /// that does not answer within it is treated as gone and the request is retried (with the
     /// same idempotency key) wherever the leader is now.
@@ -104,12 +116,14 @@ impl MdsClient {
             topology: Mutex::new(None),
             leaders: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
+            wrote: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(BTreeSet::new()),
             client_id: rand::thread_rng().r#gen::<u64>() | 1,
             next_seq: AtomicU64::new(1),
             next_replica: AtomicUsize::new(0),
             silent: Mutex::new(HashMap::new()),
             deadline: Duration::from_secs(30),
+            read_after_write: READ_AFTER_WRITE,
             attempt_timeout: Duration::from_secs(1),
         })
     }
@@ -228,9 +242,11 @@ impl MdsClient {
     }
 
     async fn target(&self, shard: u32, from: ReadFrom) -> Result<SocketAddr, ClientError> {
-        if from == ReadFrom::Leader
-            && let Some(a) = lock(&self.leaders).get(&shard)
-        {
+        let to_leader = from == ReadFrom::Leader
+            || lock(&self.wrote)
+                .get(&shard)
+                .is_some_and(|at| at.elapsed() < self.read_after_write);
+        if to_leader && let Some(a) = lock(&self.leaders).get(&shard) {
             return Ok(*a);
         }
         let t = self.topology().await?;
@@ -277,6 +293,9 @@ impl MdsClient {
             .await;
         if mutation {
             lock(&self.in_flight).remove(&seq);
+            if result.is_ok() {
+                lock(&self.wrote).insert(shard, Instant::now());
+            }
         }
         result
     }
@@ -401,7 +420,7 @@ impl MdsClient {
         });
         let mut answers = Vec::new();
         let mut errors = Vec::new();
-        for r in all(calls.collect()).await {
+        for r in join_all(calls).await {
             match r {
                 Ok(reply) => answers.push(reply),
                 Err(e) => errors.push(e),
@@ -555,26 +574,28 @@ impl MdsClient {
 /// A boxed attempt that fails with a description.
 type Attempt<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, String>> + Send + 'a>>;
 
-/// Every future's outcome, run concurrently, in order.
-async fn all<T>(futs: Vec<Attempt<'_, T>>) -> Vec<Result<T, String>> {
-    let mut pending: Vec<Option<Attempt<'_, T>>> = futs.into_iter().map(Some).collect();
-    let mut out: Vec<Option<Result<T, String>>> = pending.iter().map(|_| None).collect();
-    std::future::poll_fn(move |cx| {
-        for (slot, fut) in out.iter_mut().zip(pending.iter_mut()) {
-            if let Some(f) = fut
-                && let std::task::Poll::Ready(r) = f.as_mut().poll(cx)
-            {
-                *slot = Some(r);
-                *fut = None;
+/// Runs `futures` concurrently on the current task; their outputs, in order.
+pub async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut pending: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (f, slot) in pending.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => done = false,
+                }
             }
         }
-        if pending.iter().all(Option::is_none) {
-            std::task::Poll::Ready(out.iter_mut().filter_map(Option::take).collect())
+        if done {
+            std::task::Poll::Ready(())
         } else {
             std::task::Poll::Pending
         }
     })
-    .await
+    .await;
+    out.into_iter().flatten().collect()
 }
 
 /// The first future to succeed, or every error if all fail.
@@ -603,4 +624,23 @@ async fn first_ok<T>(mut futs: Vec<Attempt<'_, T>>) -> Result<T, Vec<String>> {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::join_all;
+
+    #[tokio::test(start_paused = true)]
+    async fn join_all_runs_its_futures_together_and_keeps_their_order() {
+        let started = tokio::time::Instant::now();
+        let outputs = join_all([30u64, 10, 20].map(|ms| async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            ms
+        }))
+        .await;
+        assert_eq!(outputs, [30, 10, 20]);
+        assert_eq!(started.elapsed(), Duration::from_millis(30));
+    }
 }

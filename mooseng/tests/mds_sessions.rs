@@ -125,9 +125,42 @@ async fn retries_get_the_first_answer_and_reads_follow_the_session() {
         .await
         .expect("session read");
     client
-        .fs(&root(), lookup, ReadFrom::Leader)
+        .fs(&root(), lookup.clone(), ReadFrom::Leader)
         .await
         .expect("linearizable read");
+    // Right after its own write, a client's session reads go to the leader, which applied
+    // it; otherwise they take turns over the replicas.
+    let mut router = cluster.client();
+    router.read_after_write = Duration::from_secs(3600);
+    mkdir(&router, 1, "routed").await;
+    let counts = || lookups_per_node(&cluster);
+    let before = counts();
+    for _ in 0..3 {
+        router
+            .fs(&root(), lookup.clone(), ReadFrom::AnyReplica)
+            .await
+            .expect("session read after a write");
+    }
+    let after_write = counts();
+    for (id, n) in &after_write {
+        let want = if *id == leader { 3 } else { 0 };
+        assert_eq!(n - before[id], want, "lookups on node {id} right after the write");
+    }
+    router.read_after_write = Duration::ZERO;
+    for _ in 0..6 {
+        router
+            .fs(&root(), lookup.clone(), ReadFrom::AnyReplica)
+            .await
+            .expect("session read");
+    }
+    let spread = counts();
+    for (id, n) in &spread {
+        assert!(
+            *n > after_write[id],
+            "node {id} serves some of the later session reads: {after_write:?} then {spread:?}"
+        );
+    }
+    router.close().await;
 
     // Without a quorum, the survivor refuses writes with a retryable error, in bounded time.
     mkdir(&client, 1, "before-quorum-loss").await;
@@ -172,6 +205,23 @@ async fn retries_get_the_first_answer_and_reads_follow_the_session() {
         .unwrap_err();
     assert!(matches!(e, ClientError::Exhausted { .. }), "{e}");
     client.close().await;
+}
+
+/// Lookups each metadata server has answered (its `/metrics`).
+fn lookups_per_node(cluster: &testkit::Cluster) -> std::collections::BTreeMap<u64, u64> {
+    let series = "mooseng_operation_duration_seconds_count{operation=\"lookup\",result=\"Ok\"} ";
+    cluster
+        .nodes
+        .iter()
+        .map(|n| {
+            let metrics = testkit::http_get(n.http, "/metrics").1;
+            let count = metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(series))
+                .map_or(0, |v| v.trim().parse().expect("a count"));
+            (n.id, count)
+        })
+        .collect()
 }
 
 async fn set_lk(client: &client::MdsClient, ino: u64, handle: u64) -> Result<FsReply, ClientError> {

@@ -9,11 +9,10 @@
 //! unmounts. Until then the server keeps the handle open: an unlinked file lives that much
 //! longer. A release that fails is logged; the server drops the handle with the session.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Mutex;
-use std::task::Poll;
 use std::time::Duration;
+
+use client::join_all;
 
 use proto::FsOp;
 use proto::fs::Cred;
@@ -54,7 +53,7 @@ impl<M: Meta, D: Data> Fs<M, D> {
     /// Sends every queued release, together; returns how many were sent.
     pub async fn send_releases(&self) -> usize {
         let queued = self.releases.take();
-        let sent = all(queued.iter().map(|q| {
+        let sent = join_all(queued.iter().map(|q| {
             let op = FsOp::Release {
                 ino: q.ino,
                 handle: q.handle,
@@ -68,44 +67,5 @@ impl<M: Meta, D: Data> Fs<M, D> {
             }
         }
         queued.len()
-    }
-}
-
-/// Runs `futures` concurrently on the current task; their outputs, in order.
-async fn all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
-    let mut pending: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut done = true;
-        for (f, slot) in pending.iter_mut().zip(out.iter_mut()) {
-            if slot.is_none() {
-                match f.as_mut().poll(cx) {
-                    Poll::Ready(v) => *slot = Some(v),
-                    Poll::Pending => done = false,
-                }
-            }
-        }
-        if done { Poll::Ready(()) } else { Poll::Pending }
-    })
-    .await;
-    out.into_iter().flatten().collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::all;
-
-    #[tokio::test(start_paused = true)]
-    async fn all_runs_its_futures_together_and_keeps_their_order() {
-        let started = tokio::time::Instant::now();
-        let outputs = all([30u64, 10, 20].map(|ms| async move {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            ms
-        }))
-        .await;
-        assert_eq!(outputs, [30, 10, 20]);
-        assert_eq!(started.elapsed(), Duration::from_millis(30));
     }
 }

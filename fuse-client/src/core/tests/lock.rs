@@ -157,7 +157,11 @@ async fn release_unlocks_the_flock_owner_the_kernel_names_and_nothing_else() {
         vec![process_owner],
         "the process's POSIX lock stays until its close"
     );
-    assert_eq!(fs.meta().count("release"), 0, "server releases wait for the batch");
+    assert_eq!(
+        fs.meta().count("release"),
+        0,
+        "server releases wait for the batch"
+    );
     assert_eq!(fs.send_releases().await, 2);
     assert_eq!(fs.meta().count("release"), 2);
 }
