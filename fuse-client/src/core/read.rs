@@ -4,8 +4,8 @@
 //! writes). Each chunk piece is read from the first listed copy that answers; a copy that
 //! refuses (corrupt block, stale version, no such chunk) or cannot be reached is skipped (and
 //! tried last by the following pieces of that chunk through the same open file), and when all
-//! fail the location is asked again at the leader once (the version may have moved
-//! on). A missing chunk is a hole and reads as zeros; nothing is read past the file size.
+//! fail the location is asked again at the leader (the version may have moved on), then
+//! again with backoff for up to [`COPIES_WAIT`] before `EIO`. A missing chunk is a hole and reads as zeros; nothing is read past the file size.
 //!
 //! A read starting where the previous one of the same open file ended is sequential and
 //! fetches [`FsConfig::readahead`](crate::core::FsConfig) bytes (the first read of an open file
@@ -13,7 +13,7 @@
 //! reads until it is used up or the inode's data generation changes (a write, a truncation,
 //! another client's change reported by the watcher).
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use proto::data::{DataReply, DataRequest, MAX_IO};
 use proto::fs::{ChunkLocation, Cred};
@@ -23,6 +23,12 @@ use crate::core::data::servers;
 use crate::core::error::DataFailure;
 use crate::core::handle::OpenFile;
 use crate::core::{Data, Fs, FsError, Meta};
+
+/// How long a read keeps asking the leader for a readable copy when none of the listed ones
+/// answers (or none is listed). Copies of recent writes can be missing from the metadata for
+/// a moment: a chunkserver that registers again after a leader change sends a full report
+/// made before those writes, and its next incremental report puts them back.
+const COPIES_WAIT: Duration = Duration::from_secs(5);
 
 /// The read state of an open file.
 #[derive(Debug, Default)]
@@ -170,7 +176,16 @@ impl<M: Meta, D: Data> Fs<M, D> {
         let offset = (at % CHUNK_SIZE) as u32;
         let len32 = len as u32;
         let mut last = (0, DataFailure::NoServers);
-        for attempt in 0..2 {
+        let deadline = tokio::time::Instant::now() + COPIES_WAIT;
+        let mut pause = Duration::from_millis(50);
+        for attempt in 0.. {
+            if attempt > 1 {
+                if tokio::time::Instant::now() + pause > deadline {
+                    break;
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
             if attempt > 0 {
                 *location = match self
                     .ask_leader(

@@ -1,5 +1,7 @@
 //! Reads: copies tried in turn, holes, EOF, read-ahead, own writes, invalidation.
 
+use std::time::Duration;
+
 use proto::fs::SetAttr;
 use proto::{CHUNK_SIZE, Changes};
 
@@ -29,7 +31,7 @@ async fn reads_fall_over_to_the_next_copy_on_corrupt() {
     assert_eq!(fs.data().st().calls, vec![(1, "read"), (2, "read")]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn reads_fall_over_when_a_copy_is_unreachable_or_stale_and_fail_when_none_is_left() {
     let fs = fs();
     let (ino, fh) = filled(&fs, 5000).await;
@@ -39,13 +41,37 @@ async fn reads_fall_over_when_a_copy_is_unreachable_or_stale_and_fail_when_none_
     fs.data().st().copies.get_mut(&(2, chunk)).unwrap().0 = 99;
     let fresh = fs.open(&user(), ino, RW).await.unwrap();
     let asked = fs.meta().count("chunk_for_read");
+    let started = tokio::time::Instant::now();
     let e = fs.read(&user(), fresh, 4000, 10).await.unwrap_err();
     assert_eq!(crate::errno::errno(&e), libc::EIO);
-    assert_eq!(
-        fs.meta().count("chunk_for_read") - asked,
-        2,
-        "the location was asked again before giving up"
+    assert!(
+        fs.meta().count("chunk_for_read") - asked > 2,
+        "the location was asked again, with backoff, before giving up"
     );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(4) && waited <= Duration::from_secs(5),
+        "gave up after {waited:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_read_waits_for_copies_the_metadata_lists_again() {
+    let fs = std::sync::Arc::new(fs());
+    let (ino, fh) = filled(&fs, 5000).await;
+    let chunk = fs.meta().st().nodes[&ino].chunks[&0].id;
+    // A full report made before the write dropped the copies; the next incremental report
+    // lists them again a moment later.
+    let listed = fs.meta().st().copies.remove(&chunk).unwrap();
+    let meta = fs.clone();
+    let relist = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        meta.meta().st().copies.insert(chunk, listed);
+    });
+    let fresh = fs.open(&user(), ino, RW).await.unwrap();
+    assert_eq!(fs.read(&user(), fresh, 0, 10).await.unwrap(), patterned(0, 10));
+    relist.await.unwrap();
+    fs.release(&user(), fh, None).await.unwrap();
 }
 
 #[tokio::test]
