@@ -100,7 +100,7 @@ pub async fn run(config: MdsConfig, shutdown: impl Future<Output = ()>) -> Resul
     let raft_ep = bind(
         "raft port",
         config.raft_addr,
-        net::endpoint::server(config.raft_addr, &tls),
+        net::endpoint::peer(config.raft_addr, &tls),
     )?;
     let client_ep = bind(
         "client port",

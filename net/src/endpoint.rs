@@ -18,6 +18,20 @@ pub fn server(bind: SocketAddr, tls: &TlsFiles) -> Result<quinn::Endpoint> {
     Ok(endpoint)
 }
 
+/// A node's endpoint for its peers (the raft port): like [`server`], with the
+/// [`peer_transport_config`](crate::tls::peer_transport_config) on both sides, so a peer that
+/// restarted is reached again within [`PEER_IDLE_TIMEOUT`](crate::tls::PEER_IDLE_TIMEOUT).
+pub fn peer(bind: SocketAddr, tls: &TlsFiles) -> Result<quinn::Endpoint> {
+    let transport = crate::tls::peer_transport_config();
+    let mut server = tls.server_config()?;
+    server.transport_config(transport.clone());
+    let mut client = tls.client_config()?;
+    client.transport_config(transport);
+    let mut endpoint = quinn::Endpoint::server(server, bind)?;
+    endpoint.set_default_client_config(client);
+    Ok(endpoint)
+}
+
 /// A client-only endpoint on an ephemeral IPv4 port (it can dial IPv4 addresses only; see
 /// [`client_for`]). Must be called within a tokio runtime.
 pub fn client(tls: &TlsFiles) -> Result<quinn::Endpoint> {

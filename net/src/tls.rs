@@ -25,6 +25,12 @@ pub const ALPN: &[u8] = b"mooseng/1";
 pub const MAX_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Interval of keep-alive packets; well under [`MAX_IDLE_TIMEOUT`].
 pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(2);
+/// Idle timeout of node-to-node (raft) connections. A peer that restarts on the same address
+/// never answers the connection its old process had: the sender must notice within a
+/// failover, not after [`MAX_IDLE_TIMEOUT`].
+pub const PEER_IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Keep-alive interval of node-to-node connections; well under [`PEER_IDLE_TIMEOUT`].
+pub const PEER_KEEP_ALIVE_INTERVAL: Duration = Duration::from_millis(200);
 /// Concurrent bidirectional streams (one per RPC) a peer may open.
 pub const MAX_CONCURRENT_BIDI_STREAMS: u32 = 4096;
 /// Concurrent unidirectional streams a peer may open.
@@ -115,14 +121,22 @@ impl TlsFiles {
     }
 }
 
-/// The transport settings of every endpoint, server and client alike.
+/// The transport settings of client and data endpoints, server and client sides alike.
 pub fn transport_config() -> Arc<TransportConfig> {
+    transport(MAX_IDLE_TIMEOUT, KEEP_ALIVE_INTERVAL)
+}
+
+/// The transport settings of node-to-node (raft) endpoints: [`transport_config`] with
+/// [`PEER_IDLE_TIMEOUT`].
+pub fn peer_transport_config() -> Arc<TransportConfig> {
+    transport(PEER_IDLE_TIMEOUT, PEER_KEEP_ALIVE_INTERVAL)
+}
+
+fn transport(idle: Duration, keep_alive: Duration) -> Arc<TransportConfig> {
     let mut transport = TransportConfig::default();
     transport
-        .max_idle_timeout(Some(
-            MAX_IDLE_TIMEOUT.try_into().expect("10 s is a valid idle timeout"),
-        ))
-        .keep_alive_interval(Some(KEEP_ALIVE_INTERVAL))
+        .max_idle_timeout(Some(idle.try_into().expect("a valid idle timeout")))
+        .keep_alive_interval(Some(keep_alive))
         .max_concurrent_bidi_streams(VarInt::from_u32(MAX_CONCURRENT_BIDI_STREAMS))
         .max_concurrent_uni_streams(VarInt::from_u32(MAX_CONCURRENT_UNI_STREAMS))
         .stream_receive_window(VarInt::from_u32(STREAM_WINDOW))
