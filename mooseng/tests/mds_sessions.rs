@@ -135,24 +135,14 @@ async fn retries_get_the_first_answer_and_reads_follow_the_session() {
     mkdir(&router, 1, "routed").await;
     let counts = || lookups_per_node(&cluster);
     let before = counts();
-    for _ in 0..3 {
-        router
-            .fs(&root(), lookup.clone(), ReadFrom::AnyReplica)
-            .await
-            .expect("session read after a write");
-    }
+    session_reads(&router, &lookup, 3).await;
     let after_write = counts();
     for (id, n) in &after_write {
         let want = if *id == leader { 3 } else { 0 };
         assert_eq!(n - before[id], want, "lookups on node {id} right after the write");
     }
     router.read_after_write = Duration::ZERO;
-    for _ in 0..6 {
-        router
-            .fs(&root(), lookup.clone(), ReadFrom::AnyReplica)
-            .await
-            .expect("session read");
-    }
+    session_reads(&router, &lookup, 6).await;
     let spread = counts();
     for (id, n) in &spread {
         assert!(
@@ -205,6 +195,16 @@ async fn retries_get_the_first_answer_and_reads_follow_the_session() {
         .unwrap_err();
     assert!(matches!(e, ClientError::Exhausted { .. }), "{e}");
     client.close().await;
+}
+
+/// `n` session reads of `op` through `client`.
+async fn session_reads(client: &client::MdsClient, op: &FsOp, n: usize) {
+    for _ in 0..n {
+        client
+            .fs(&root(), op.clone(), ReadFrom::AnyReplica)
+            .await
+            .expect("session read");
+    }
 }
 
 /// Lookups each metadata server has answered (its `/metrics`).

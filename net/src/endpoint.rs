@@ -13,16 +13,21 @@ use crate::tls::TlsFiles;
 /// A server endpoint bound to `bind` that accepts mutual-TLS connections and can also dial
 /// other nodes with the same identity. Must be called within a tokio runtime.
 pub fn server(bind: SocketAddr, tls: &TlsFiles) -> Result<quinn::Endpoint> {
-    let mut endpoint = quinn::Endpoint::server(tls.server_config()?, bind)?;
-    endpoint.set_default_client_config(tls.client_config()?);
-    Ok(endpoint)
+    server_with(bind, tls, crate::tls::transport_config())
 }
 
 /// A node's endpoint for its peers (the raft port): like [`server`], with the
 /// [`peer_transport_config`](crate::tls::peer_transport_config) on both sides, so a peer that
 /// restarted is reached again within [`PEER_IDLE_TIMEOUT`](crate::tls::PEER_IDLE_TIMEOUT).
 pub fn peer(bind: SocketAddr, tls: &TlsFiles) -> Result<quinn::Endpoint> {
-    let transport = crate::tls::peer_transport_config();
+    server_with(bind, tls, crate::tls::peer_transport_config())
+}
+
+fn server_with(
+    bind: SocketAddr,
+    tls: &TlsFiles,
+    transport: std::sync::Arc<quinn::TransportConfig>,
+) -> Result<quinn::Endpoint> {
     let mut server = tls.server_config()?;
     server.transport_config(transport.clone());
     let mut client = tls.client_config()?;

@@ -5,7 +5,8 @@
 //! refuses (corrupt block, stale version, no such chunk) or cannot be reached is skipped (and
 //! tried last by the following pieces of that chunk through the same open file), and when all
 //! fail the location is asked again at the leader (the version may have moved on), then
-//! again with backoff for up to [`COPIES_WAIT`] before `EIO`. A missing chunk is a hole and reads as zeros; nothing is read past the file size.
+//! again with backoff for up to [`COPIES_WAIT`] before `EIO`. A missing chunk is a hole and
+//! reads as zeros; nothing is read past the file size.
 //!
 //! A read starting where the previous one of the same open file ended is sequential and
 //! fetches [`FsConfig::readahead`](crate::core::FsConfig) bytes (the first read of an open file
@@ -27,7 +28,8 @@ use crate::core::{Data, Fs, FsError, Meta};
 /// How long a read keeps asking the leader for a readable copy when none of the listed ones
 /// answers (or none is listed). Copies of recent writes can be missing from the metadata for
 /// a moment: a chunkserver that registers again after a leader change sends a full report
-/// made before those writes, and its next incremental report puts them back.
+/// made before those writes, whose last part drops them until its next incremental report
+/// lists them again.
 const COPIES_WAIT: Duration = Duration::from_secs(5);
 
 /// The read state of an open file.
