@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine (when something is missing: a C toolchain, pkg-config, fuse3,
-# cargo-nextest, cargo-deny, cargo-fuzz) and runs every gate:
+# iproute2, nftables, libfaketime, cargo-nextest, cargo-deny, cargo-fuzz) and runs every gate:
 #   cargo fmt --check, cargo clippy -D warnings, cargo deny check, cargo nextest (ci profile),
 #   doctests, and a short fuzz pass over every decoder.
 # Environment: MOOSENG_FUZZ_SECONDS (default 5 per target; 0 skips the fuzz pass).
@@ -17,6 +17,10 @@ need_apt=()
 command -v cc >/dev/null || need_apt+=(build-essential)
 command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 command -v fusermount3 >/dev/null || need_apt+=(fuse3)
+# The Jepsen harness (jepsen/): namespaces, nftables rules, clock skew.
+command -v ip >/dev/null || need_apt+=(iproute2)
+command -v nft >/dev/null || need_apt+=(nftables)
+[ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || need_apt+=(libfaketime)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing apt packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

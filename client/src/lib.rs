@@ -346,6 +346,34 @@ impl MdsClient {
         self.attempts(shard, from, request, answer).await
     }
 
+    /// Asks `addr` alone for a linearizable read of `op`: one attempt, no redirect, so a
+    /// follower answers [`RpcError::NotLeader`]. For a client that keeps to one server first,
+    /// as a Jepsen-style client bound to a node does.
+    pub async fn read_at(&self, addr: SocketAddr, cred: &Cred, op: FsOp) -> Result<FsReply, ClientError> {
+        let shard = self.shard_of(op.routing_ino()).await?;
+        let request = Request::Fs(ClientRequest {
+            shard,
+            client: self.client_id,
+            seq: 0,
+            acked_below: self.acked_below(),
+            cred: cred.clone(),
+            read: ReadMode::Linearizable,
+            op,
+        });
+        match self.call(addr, &request).await.map_err(ClientError::Net)? {
+            Response::Fs(resp) => {
+                self.observe(shard, resp.token);
+                resp.result.map_err(|e| match e {
+                    RpcError::Fs(errno) => ClientError::Fs(errno),
+                    other => ClientError::Rpc(other),
+                })
+            }
+            _ => Err(ClientError::Rpc(RpcError::Internal(format!(
+                "{addr}: unexpected kind of answer"
+            )))),
+        }
+    }
+
     /// Sends a chunkserver's registration, heartbeat or chunk report to the leader of shard 0
     /// (which keeps the chunkserver registry), retrying until the deadline.
     pub async fn chunkserver(&self, req: CsRequest) -> Result<CsReply, ClientError> {

@@ -17,10 +17,13 @@
 //! | [`http`] | `/health`, `/status`, `/metrics` |
 //! | [`metrics`] | Prometheus metrics |
 //! | [`error`] | storage errors |
+//! | `bugs` | deliberate bugs for the Jepsen harness's tests (feature `deliberate-bugs` only) |
 //!
 //! Threads: the host thread owns every raft group and the LMDB write path; a tokio runtime
 //! runs the ports; reads run on tokio's blocking pool in LMDB read transactions.
 
+#[cfg(feature = "deliberate-bugs")]
+pub mod bugs;
 pub mod cluster;
 pub mod config;
 pub mod error;

@@ -44,12 +44,25 @@ pub enum MdsError {
     /// The host thread could not start or died.
     #[error("raft host thread: {0}")]
     Host(String),
+    /// A deliberate bug was asked for (see `bugs`) that this build cannot switch on.
+    #[error("deliberate bug: {0}")]
+    Bug(String),
 }
 
 /// Runs a metadata server until `shutdown` completes, then hands leadership over, stops the
 /// host and closes the ports.
 pub async fn run(config: MdsConfig, shutdown: impl Future<Output = ()>) -> Result<(), MdsError> {
     config.validate()?;
+    #[cfg(feature = "deliberate-bugs")]
+    crate::bugs::init().map_err(MdsError::Bug)?;
+    #[cfg(not(feature = "deliberate-bugs"))]
+    if std::env::var_os("MOOSENG_DELIBERATE_BUG").is_some() {
+        return Err(MdsError::Bug(
+            "MOOSENG_DELIBERATE_BUG is set, but this build has no deliberate bugs \
+             (they exist only with the deliberate-bugs feature, for the Jepsen harness's tests)"
+                .into(),
+        ));
+    }
     net::install_crypto_provider();
     let cluster = ClusterFile::load(&config.cluster_file)?;
     let table = cluster.table()?;
@@ -171,10 +184,22 @@ pub async fn run(config: MdsConfig, shutdown: impl Future<Output = ()>) -> Resul
         "metadata server running"
     );
 
-    shutdown.await;
-    tracing::info!(node = config.node_id, "shutting down");
-    let _ = host_tx.send(HostMsg::Shutdown);
-    let joined = tokio::task::spawn_blocking(move || host_thread.join()).await;
+    // A raft host that dies (a panic: raft-rs refuses to go on, or a bug) leaves nothing that
+    // can serve or persist; the process ends with an error then, for a supervisor to restart
+    // it, rather than linger with open ports that never answer.
+    let mut host_join = tokio::task::spawn_blocking(move || host_thread.join());
+    tokio::pin!(shutdown);
+    let joined = tokio::select! {
+        _ = &mut shutdown => {
+            tracing::info!(node = config.node_id, "shutting down");
+            let _ = host_tx.send(HostMsg::Shutdown);
+            host_join.await
+        }
+        joined = &mut host_join => {
+            tracing::error!(node = config.node_id, "the raft host thread stopped; exiting");
+            joined
+        }
+    };
     client_ep.close(quinn::VarInt::from_u32(0), b"shutdown");
     raft_ep.close(quinn::VarInt::from_u32(0), b"shutdown");
     tasks.abort_all();

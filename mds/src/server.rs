@@ -293,6 +293,12 @@ impl Server {
                 let (reply, rx) = oneshot::channel();
                 match self.ask(HostMsg::ReadIndex { shard, reply }, rx, shard).await {
                     Ok(index) => index,
+                    #[cfg(feature = "deliberate-bugs")]
+                    Err(RpcError::NotLeader { .. })
+                        if crate::bugs::active(crate::bugs::Bug::StaleFollowerReads) =>
+                    {
+                        0
+                    }
                     Err(RpcError::NotLeader { .. }) => {
                         return ClientResponse {
                             result: Err(self.shared.not_leader(shard)),

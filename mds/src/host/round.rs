@@ -77,6 +77,10 @@ impl Host {
                 let mut light = g.raw.advance_append(rd);
                 send(&self.out, shard, light.take_messages());
                 g.pending_apply.extend(light.take_committed_entries());
+                #[cfg(feature = "deliberate-bugs")]
+                if crate::bugs::active(crate::bugs::Bug::AckBeforeFsync) {
+                    fake_follower_acks(&mut g.raw);
+                }
             }
             g.raw.advance_apply_to(g.applied.0);
         }
@@ -190,6 +194,34 @@ impl Host {
         }
         self.bootstrap_root_if_needed(now);
         self.metrics.observe_groups(self.groups.values());
+    }
+}
+
+/// The `ack-before-fsync` deliberate bug: a leader steps an append response from every
+/// follower for its whole log, as if they had persisted it.
+#[cfg(feature = "deliberate-bugs")]
+fn fake_follower_acks<S: raft::Storage>(raw: &mut raft::RawNode<S>) {
+    if raw.raft.state != raft::StateRole::Leader {
+        return;
+    }
+    let (me, term, last) = (raw.raft.id, raw.raft.term, raw.raft.raft_log.last_index());
+    let peers: Vec<u64> = raw
+        .raft
+        .prs()
+        .conf()
+        .voters()
+        .ids()
+        .iter()
+        .filter(|p| *p != me)
+        .collect();
+    for from in peers {
+        let mut m = Message::default();
+        m.set_msg_type(MessageType::MsgAppendResponse);
+        m.from = from;
+        m.to = me;
+        m.term = term;
+        m.index = last;
+        let _ = raw.step(m);
     }
 }
 
