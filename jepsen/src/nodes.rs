@@ -40,12 +40,8 @@ impl Nodes {
             .arg(dir.join("cluster"))
             .args(["--replicas", &topology.nodes.to_string(), "--chunkservers", "0"]);
         for i in 1..=topology.nodes {
-            let ip = Topology::node_ip(i);
-            init.arg("--node").arg(format!(
-                "{i}={ip}:{CLIENT_PORT},{ip}:{},{ip}:{}",
-                CLIENT_PORT + 1,
-                CLIENT_PORT + 2
-            ));
+            let (client, raft, http) = Self::addrs(i);
+            init.arg("--node").arg(format!("{i}={client},{raft},{http}"));
         }
         let out = init
             .output()
@@ -97,7 +93,25 @@ impl Nodes {
 
     /// Client address of server `i` (1-based).
     pub fn client_addr(i: usize) -> SocketAddr {
-        SocketAddr::from((Topology::node_ip(i), CLIENT_PORT))
+        Self::addrs(i).0
+    }
+
+    /// Client, raft and HTTP addresses of server `i` (1-based).
+    pub fn addrs(i: usize) -> (SocketAddr, SocketAddr, SocketAddr) {
+        let at = |port| SocketAddr::from((Topology::node_ip(i), port));
+        (at(CLIENT_PORT), at(CLIENT_PORT + 1), at(CLIENT_PORT + 2))
+    }
+
+    fn data_dir(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("mds{i}"))
+    }
+
+    /// Deletes the data of server `i` (which must be stopped): it comes back empty.
+    pub fn wipe(&self, i: usize) -> anyhow::Result<()> {
+        match std::fs::remove_dir_all(self.data_dir(i)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
     }
 
     /// Client addresses of every server.
@@ -127,7 +141,7 @@ impl Nodes {
                 Some(status) => eprintln!("jepsen: server {i} had exited ({status}); starting it again"),
             }
         }
-        let ip = Topology::node_ip(i);
+        let (client, raft, http) = Self::addrs(i);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -139,10 +153,10 @@ impl Nodes {
             .arg("--cluster-dir")
             .arg(self.cluster_dir())
             .args(["--node-id", &i.to_string(), "--data-dir"])
-            .arg(self.dir.join(format!("mds{i}")))
-            .args(["--client-addr", &format!("{ip}:{CLIENT_PORT}")])
-            .args(["--raft-addr", &format!("{ip}:{}", CLIENT_PORT + 1)])
-            .args(["--http-addr", &format!("{ip}:{}", CLIENT_PORT + 2)])
+            .arg(self.data_dir(i))
+            .args(["--client-addr", &client.to_string()])
+            .args(["--raft-addr", &raft.to_string()])
+            .args(["--http-addr", &http.to_string()])
             .env("RUST_LOG", &self.log_filter)
             .stdout(Stdio::null())
             .stderr(log);

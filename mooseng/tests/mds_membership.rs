@@ -110,3 +110,57 @@ async fn learner_gets_a_snapshot_is_promoted_and_an_old_node_leaves() {
     );
     client.close().await;
 }
+
+/// A node removed, wiped and added back under its old id replays the log from the start —
+/// its own removal included — and must still end up a caught-up voter. (Found by the Jepsen
+/// harness's membership nemesis: the replayed removal used to stop the group for good, two
+/// entries short of the others.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_removed_and_added_back_empty_under_its_id_catches_up() {
+    let mut cluster = common::start(3, 3, &[]);
+    let client = cluster.client();
+    let leader = cluster.wait_leader(&client, 0, Duration::from_secs(10)).await;
+    let back = (1..=3).find(|i| *i != leader).expect("a follower");
+    mkdir(&client, 1, "before").await;
+
+    admin(
+        &cluster,
+        &["node", "remove", "--shard", "0", "--id", &back.to_string()],
+    );
+    cluster.stop(back);
+    std::fs::remove_dir_all(&cluster.node(back).data).expect("wipe its data");
+    mkdir(&client, 1, "while-away").await;
+
+    cluster.spawn(back);
+    let n = cluster.node(back);
+    let (c, r, h) = (n.client.to_string(), n.raft.to_string(), n.http.to_string());
+    let id = back.to_string();
+    admin(
+        &cluster,
+        &[
+            "node",
+            "add",
+            "--shard",
+            "0",
+            "--id",
+            &id,
+            "--client-addr",
+            &c,
+            "--raft-addr",
+            &r,
+            "--http-addr",
+            &h,
+        ],
+    );
+    mkdir(&client, 1, "after").await;
+    let (applied, digest) = cluster
+        .converged_digest(&client, 0, Duration::from_secs(20))
+        .await;
+    let s = cluster
+        .status(&client, back, 0)
+        .await
+        .expect("it hosts shard 0 again");
+    assert!(s.voters.contains(&back), "a voter again: {s:?}");
+    assert_eq!(cluster.digest(&client, back, 0).await, Some((applied, digest)));
+    client.close().await;
+}

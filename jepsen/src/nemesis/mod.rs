@@ -26,6 +26,9 @@ pub enum Family {
     Delay,
     /// Leadership moved to another server (`mooseng admin leader transfer`).
     Transfer,
+    /// A follower removed from the shard and its data wiped, then added back as a fresh
+    /// learner and promoted (`mooseng admin node remove|add`).
+    Membership,
 }
 
 /// A shape of network partition.
@@ -84,6 +87,10 @@ pub trait Faults {
     fn delay(&mut self, ms: u32) -> anyhow::Result<()>;
     /// Asks the shard's leader to hand leadership to server `to`.
     fn transfer_leader(&mut self, to: usize) -> anyhow::Result<()>;
+    /// Removes server `node` from the shard, stops it and wipes its data.
+    fn remove_node(&mut self, node: usize) -> anyhow::Result<()>;
+    /// Starts server `node` afresh and adds it to the shard (learner, then voter).
+    fn add_node(&mut self, node: usize) -> anyhow::Result<()>;
 }
 
 /// One planned fault.
@@ -127,6 +134,11 @@ pub enum Fault {
         /// The new leader.
         to: usize,
     },
+    /// This server leaves the shard and comes back empty.
+    Membership {
+        /// The server.
+        node: usize,
+    },
 }
 
 impl Fault {
@@ -141,6 +153,7 @@ impl Fault {
             Fault::Skew { .. } => "skew",
             Fault::Delay { .. } => "delay",
             Fault::Transfer { .. } => "transfer",
+            Fault::Membership { .. } => "membership",
         }
     }
 
@@ -154,6 +167,7 @@ impl Fault {
             Fault::Skew { offsets } => offsets.iter().try_for_each(|(n, s)| f.skew(*n, *s)),
             Fault::Delay { ms } => f.delay(*ms),
             Fault::Transfer { to } => f.transfer_leader(*to),
+            Fault::Membership { node } => f.remove_node(*node),
         }
     }
 
@@ -163,6 +177,7 @@ impl Fault {
             Fault::Partition { .. } | Fault::Loss { .. } | Fault::Delay { .. } => f.heal(),
             // A transfer is a moment, not a state: there is nothing to undo.
             Fault::Transfer { .. } => Ok(()),
+            Fault::Membership { node } => f.add_node(*node),
             Fault::Kill { nodes } => nodes.iter().try_for_each(|n| f.restart(*n)),
             Fault::Pause { nodes } => nodes.iter().try_for_each(|n| f.resume(*n)),
             Fault::Skew { offsets } => offsets.iter().try_for_each(|(n, _)| f.skew(*n, 0)),
@@ -203,13 +218,19 @@ pub fn plan(
         Family::Delay => Fault::Delay {
             ms: rng.gen_range(20..=100),
         },
-        Family::Transfer => {
-            let others: Vec<usize> = all.iter().copied().filter(|&i| Some(i) != leader).collect();
-            Fault::Transfer {
-                to: *others.choose(rng).unwrap_or(&1),
-            }
-        }
+        Family::Transfer => Fault::Transfer {
+            to: not_leader(rng, &all, leader),
+        },
+        Family::Membership => Fault::Membership {
+            node: not_leader(rng, &all, leader),
+        },
     }
+}
+
+/// A random server other than `leader`.
+fn not_leader(rng: &mut impl Rng, all: &[usize], leader: Option<usize>) -> usize {
+    let others: Vec<usize> = all.iter().copied().filter(|&i| Some(i) != leader).collect();
+    *others.choose(rng).unwrap_or(&1)
 }
 
 fn both_ways(a: &[usize], b: &[usize]) -> Vec<(usize, usize)> {
@@ -352,13 +373,17 @@ mod tests {
     }
 
     #[test]
-    fn a_transfer_goes_to_another_server_than_the_leader() {
+    fn transfers_and_membership_changes_spare_the_leader() {
         let mut rng = StdRng::seed_from_u64(4);
         for _ in 0..50 {
             let Fault::Transfer { to } = plan(Family::Transfer, &mut rng, 3, Some(2), 0, &[]) else {
                 panic!()
             };
             assert!(to == 1 || to == 3, "{to}");
+            let Fault::Membership { node } = plan(Family::Membership, &mut rng, 3, Some(2), 0, &[]) else {
+                panic!()
+            };
+            assert!(node == 1 || node == 3, "{node}");
         }
     }
 

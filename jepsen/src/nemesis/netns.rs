@@ -141,6 +141,34 @@ impl Faults for NetnsFaults {
             .admin(&["leader", "transfer", "--shard", "0", "--to", &to.to_string()])
     }
 
+    fn remove_node(&mut self, node: usize) -> anyhow::Result<()> {
+        self.nodes
+            .admin(&["node", "remove", "--shard", "0", "--id", &node.to_string()])?;
+        self.nodes.kill(node);
+        self.nodes.wipe(node)
+    }
+
+    fn add_node(&mut self, node: usize) -> anyhow::Result<()> {
+        self.nodes.start(node)?;
+        let (client, raft, http) = Nodes::addrs(node);
+        self.nodes.admin(&[
+            "node",
+            "add",
+            "--shard",
+            "0",
+            "--id",
+            &node.to_string(),
+            "--client-addr",
+            &client.to_string(),
+            "--raft-addr",
+            &raft.to_string(),
+            "--http-addr",
+            &http.to_string(),
+            "--timeout-secs",
+            "30",
+        ])
+    }
+
     fn kill(&mut self, node: usize) -> anyhow::Result<()> {
         self.nodes.kill(node);
         Ok(())

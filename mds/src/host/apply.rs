@@ -232,14 +232,6 @@ fn apply_conf_change<C: raft_proto::ConfChangeI>(
         .map_err(|x| corrupt("conf change")(format!("raft refused it: {x}")))?;
     store.set_conf_state(w, g.shard, &cs)?;
     g.conf_changed = true;
-    let me = g.raw.raft.id;
-    if !cs.get_voters().contains(&me)
-        && !cs.get_learners().contains(&me)
-        && !cs.get_voters_outgoing().contains(&me)
-    {
-        g.removed = true;
-        tracing::info!(shard = g.shard, "this node was removed from the shard");
-    }
     if !e.context.is_empty() {
         let ctx: ConfContext =
             codec::decode(&e.context).map_err(|x| corrupt("conf context")(x.to_string()))?;

@@ -177,6 +177,7 @@ impl Host {
     fn settle(&mut self, now: Instant) {
         for g in self.groups.values_mut() {
             g.settle(now);
+            g.mark_if_removed();
             if g.failed.is_none() && !g.removed {
                 let first = g.raw.raft.raft_log.first_index();
                 if g.applied.0 >= first + self.settings.log_keep {

@@ -281,6 +281,27 @@ impl Group {
         }
     }
 
+    /// Marks the group removed once its configuration leaves this node out, everything
+    /// known to be committed is applied, and no leader has spoken for a whole election
+    /// timeout. Not at the entry that removed it: a node added back under its old id replays
+    /// its own earlier removal while the leader is still sending it the entries that added it
+    /// again.
+    pub fn mark_if_removed(&mut self) {
+        let raft = &self.raw.raft;
+        if self.removed || self.applied.0 < raft.raft_log.committed || !raft.pass_election_timeout() {
+            return;
+        }
+        let cs = raft.prs().conf().to_conf_state();
+        let me = raft.id;
+        if !cs.get_voters().contains(&me)
+            && !cs.get_learners().contains(&me)
+            && !cs.get_voters_outgoing().contains(&me)
+        {
+            self.removed = true;
+            tracing::info!(shard = self.shard, "this node was removed from the shard");
+        }
+    }
+
     /// Answers reads whose index is applied, and fails requests past their deadline. Call
     /// after every round.
     pub fn settle(&mut self, now: Instant) {
