@@ -49,6 +49,8 @@ pub enum RegisterOp {
     Read(Option<i64>),
     /// A write of this value.
     Write(i64),
+    /// A compare-and-set from the first value to the second that succeeded.
+    Cas(i64, i64),
 }
 
 impl Model for Register {
@@ -58,6 +60,7 @@ impl Model for Register {
         match op {
             RegisterOp::Read(v) => (*v == self.0).then(|| self.clone()),
             RegisterOp::Write(v) => Some(Register(Some(*v))),
+            RegisterOp::Cas(old, new) => (self.0 == Some(*old)).then_some(Register(Some(*new))),
         }
     }
 }
@@ -284,6 +287,26 @@ mod tests {
             t(Read(Some(2)), 30, Some(40)),
             t(Read(Some(1)), 50, Some(60)),
         ]);
+        assert!(matches!(v, Verdict::Invalid(_)), "{v:?}");
+    }
+
+    #[test]
+    fn a_cas_must_find_its_expected_value() {
+        let start = |v| Register(Some(v));
+        let ok = [
+            t(RegisterOp::Cas(0, 5), 0, Some(10)),
+            t(Read(Some(5)), 20, Some(30)),
+        ];
+        assert_eq!(
+            check(start(0), &ok, Instant::now() + Duration::from_secs(5)),
+            Verdict::Valid
+        );
+        // Two CASes from the same value cannot both succeed.
+        let twice = [
+            t(RegisterOp::Cas(0, 5), 0, Some(10)),
+            t(RegisterOp::Cas(0, 6), 20, Some(30)),
+        ];
+        let v = check(start(0), &twice, Instant::now() + Duration::from_secs(5));
         assert!(matches!(v, Verdict::Invalid(_)), "{v:?}");
     }
 
