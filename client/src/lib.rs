@@ -346,18 +346,30 @@ impl MdsClient {
         self.attempts(shard, from, request, answer).await
     }
 
-    /// Asks `addr` alone for a linearizable read of `op`: one attempt, no redirect, so a
-    /// follower answers [`RpcError::NotLeader`]. For a client that keeps to one server first,
-    /// as a Jepsen-style client bound to a node does.
-    pub async fn read_at(&self, addr: SocketAddr, cred: &Cred, op: FsOp) -> Result<FsReply, ClientError> {
+    /// Asks `addr` alone for a read of `op`: one attempt, no redirect. With
+    /// [`ReadFrom::Leader`] it is linearizable and a follower answers [`RpcError::NotLeader`];
+    /// with [`ReadFrom::AnyReplica`] that server answers once it has applied this session's
+    /// token. For a client that keeps to one server first, as a Jepsen-style client bound to
+    /// a node does, and for reading every replica after a test.
+    pub async fn read_at(
+        &self,
+        addr: SocketAddr,
+        cred: &Cred,
+        op: FsOp,
+        from: ReadFrom,
+    ) -> Result<FsReply, ClientError> {
         let shard = self.shard_of(op.routing_ino()).await?;
+        let read = match from {
+            ReadFrom::Leader => ReadMode::Linearizable,
+            ReadFrom::AnyReplica => ReadMode::Session(self.token(shard)),
+        };
         let request = Request::Fs(ClientRequest {
             shard,
             client: self.client_id,
             seq: 0,
             acked_below: self.acked_below(),
             cred: cred.clone(),
-            read: ReadMode::Linearizable,
+            read,
             op,
         });
         match self.call(addr, &request).await.map_err(ClientError::Net)? {

@@ -74,6 +74,9 @@ pub struct Op {
     /// Whether this is a read of the final phase (after every fault is healed).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub last: bool,
+    /// The server a final read was served by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<usize>,
 }
 
 /// An invocation paired with its completion (`None` while it never completed).
@@ -151,6 +154,7 @@ mod tests {
             value: Value::Null,
             error: None,
             last: false,
+            node: None,
         }
     }
 

@@ -186,6 +186,20 @@ impl Nodes {
         self.paused[i - 1] = false;
     }
 
+    /// Servers whose process ended on its own (a crash), reaped.
+    pub fn exited(&mut self) -> Vec<usize> {
+        let mut gone = Vec::new();
+        for (k, slot) in self.children.iter_mut().enumerate() {
+            if let Some(child) = slot
+                && matches!(child.try_wait(), Ok(Some(_)))
+            {
+                *slot = None;
+                gone.push(k + 1);
+            }
+        }
+        gone
+    }
+
     /// Whether server `i` runs (paused counts as running).
     pub fn running(&self, i: usize) -> bool {
         self.children[i - 1].is_some()

@@ -3,7 +3,6 @@
 //! the bounds of the increments around it. (Quota usage, the counter the brief names, joins
 //! when quotas reach the metadata API.)
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use client::MdsClient;
@@ -11,7 +10,7 @@ use proto::{FsOp, FsReply};
 use rand::Rng;
 use serde_json::{Value, json};
 
-use super::{Invocation, Outcome, make_dir, make_file, mutate, read};
+use super::{Invocation, Outcome, Route, make_dir, make_file, mutate, read};
 use crate::check::counter::{self, Increment, Read};
 use crate::check::{Check, Verdict};
 use crate::history::{Kind, Op, pairs};
@@ -64,8 +63,8 @@ impl Counters {
         inv.f == "add"
     }
 
-    /// Performs `inv`; reads go to `home` first.
-    pub async fn invoke(&self, client: &MdsClient, inv: &Invocation, home: Option<SocketAddr>) -> Outcome {
+    /// Performs `inv`; reads go along `route`.
+    pub async fn invoke(&self, client: &MdsClient, inv: &Invocation, route: Route) -> Outcome {
         let k = inv.key_index();
         let ino = self.files[k];
         if inv.f == "add" {
@@ -76,7 +75,7 @@ impl Counters {
             };
             return mutate(client, op, &inv.value).await;
         }
-        match read(client, home, FsOp::GetAttr { ino }).await {
+        match read(client, route, FsOp::GetAttr { ino }).await {
             // The file's own name is one of its links.
             Ok(FsReply::Attr(a)) => Outcome::ok(json!(a.nlink as i64 - 1)),
             Ok(other) => Outcome::not_ok(Kind::Fail, Value::Null, format!("unexpected reply {other:?}")),

@@ -151,15 +151,41 @@ pub async fn mutate(client: &MdsClient, op: FsOp, value: &Value) -> Outcome {
     }
 }
 
-/// A linearizable read at `home` first; when that server is not the leader (or does not
-/// answer), through the usual routing to the leader.
-pub async fn read(client: &MdsClient, home: Option<SocketAddr>, op: FsOp) -> Result<FsReply, (Kind, String)> {
-    if let Some(addr) = home {
-        match client.read_at(addr, &Cred::root(), op.clone()).await {
-            Ok(reply) => return Ok(reply),
-            Err(ClientError::Fs(errno)) => return Err((Kind::Fail, format!("{errno:?}"))),
-            Err(_) => {}
+/// Where a read goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Linearizable, through the client's routing to the leader.
+    Leader,
+    /// Linearizable at this home server first; when it is not the leader (or does not
+    /// answer), through the usual routing to the leader.
+    Home(SocketAddr),
+    /// Served by this server alone once it has applied the session's token: the final reads
+    /// on every server.
+    At(SocketAddr),
+}
+
+/// A read of `op` along `route`.
+pub async fn read(client: &MdsClient, route: Route, op: FsOp) -> Result<FsReply, (Kind, String)> {
+    let fs_error = |errno: Errno| (Kind::Fail, format!("{errno:?}"));
+    match route {
+        Route::At(addr) => {
+            return client
+                .read_at(addr, &Cred::root(), op, ReadFrom::AnyReplica)
+                .await
+                .map_err(|e| match e {
+                    ClientError::Fs(errno) => fs_error(errno),
+                    other => (Kind::Fail, format!("{addr}: {other}")),
+                });
         }
+        Route::Home(addr) => match client
+            .read_at(addr, &Cred::root(), op.clone(), ReadFrom::Leader)
+            .await
+        {
+            Ok(reply) => return Ok(reply),
+            Err(ClientError::Fs(errno)) => return Err(fs_error(errno)),
+            Err(_) => {}
+        },
+        Route::Leader => {}
     }
     call(client, op, ReadFrom::Leader).await
 }
@@ -168,7 +194,7 @@ pub async fn read(client: &MdsClient, home: Option<SocketAddr>, op: FsOp) -> Res
 pub async fn list_dir(
     client: &MdsClient,
     dir: u64,
-    home: Option<SocketAddr>,
+    route: Route,
 ) -> Result<Vec<proto::fs::DirEntry>, String> {
     let mut out = Vec::new();
     let mut cookie = None;
@@ -179,7 +205,7 @@ pub async fn list_dir(
             max: 1000,
             plus: false,
         };
-        match read(client, home, op).await {
+        match read(client, route, op).await {
             Ok(FsReply::Dir {
                 entries,
                 cookie: next,

@@ -10,7 +10,6 @@
 //! Reads go through the leader's read index (home server first, see the module above).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -20,7 +19,7 @@ use proto::{FsOp, FsReply};
 use rand::Rng;
 use serde_json::{Value, json};
 
-use super::{Invocation, Outcome, list_dir, make_dir, make_file, mutate, read};
+use super::{Invocation, Outcome, Route, list_dir, make_dir, make_file, mutate, read};
 use crate::check::linear::{self, Register, RegisterOp, Timed};
 use crate::check::{Check, Verdict};
 use crate::history::{Kind, Op, pairs};
@@ -45,7 +44,7 @@ impl Registers {
         for k in 0..keys {
             inos.push(make_file(client, root, &format!("r{k}")).await?);
             let dir = make_dir(client, root, &format!("n{k}")).await?;
-            if list_dir(client, dir, None)
+            if list_dir(client, dir, Route::Leader)
                 .await
                 .map_err(anyhow::Error::msg)?
                 .is_empty()
@@ -106,7 +105,7 @@ impl Registers {
     }
 
     /// A CAS or a read of `n<k>`.
-    async fn named(&self, client: &MdsClient, inv: &Invocation, home: Option<SocketAddr>) -> Outcome {
+    async fn named(&self, client: &MdsClient, inv: &Invocation, route: Route) -> Outcome {
         let k = inv.key_index();
         let dir = self.dirs[k];
         if let (Some(old), Some(new)) = (inv.value[0].as_i64(), inv.value[1].as_i64()) {
@@ -123,7 +122,7 @@ impl Registers {
             }
             return out;
         }
-        match list_dir(client, dir, home).await {
+        match list_dir(client, dir, route).await {
             Ok(entries) => {
                 let names: Vec<String> = entries
                     .iter()
@@ -143,10 +142,10 @@ impl Registers {
         }
     }
 
-    /// Performs `inv`; reads go to `home` first.
-    pub async fn invoke(&self, client: &MdsClient, inv: &Invocation, home: Option<SocketAddr>) -> Outcome {
+    /// Performs `inv`; reads go along `route`.
+    pub async fn invoke(&self, client: &MdsClient, inv: &Invocation, route: Route) -> Outcome {
         if inv.key.as_deref().is_some_and(|k| k.starts_with('n')) {
-            return self.named(client, inv, home).await;
+            return self.named(client, inv, route).await;
         }
         let ino = self.inos[inv.key_index()];
         if inv.f == "write" {
@@ -162,7 +161,7 @@ impl Registers {
             ino,
             name: XATTR.to_vec(),
         };
-        match read(client, home, op).await {
+        match read(client, route, op).await {
             Ok(FsReply::Xattr(bytes)) => match std::str::from_utf8(&bytes)
                 .ok()
                 .and_then(|s| s.parse::<i64>().ok())
@@ -253,6 +252,7 @@ mod tests {
             value,
             error: None,
             last: false,
+            node: None,
         }
     }
 

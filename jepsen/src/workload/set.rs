@@ -3,7 +3,6 @@
 //! acknowledged file (set-full).
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use client::MdsClient;
@@ -11,7 +10,7 @@ use proto::FsOp;
 use rand::Rng;
 use serde_json::{Value, json};
 
-use super::{Invocation, Outcome, list_dir, make_dir, mutate};
+use super::{Invocation, Outcome, Route, list_dir, make_dir, mutate};
 use crate::check::set::{self as set_check, Add, AddOutcome, Read};
 use crate::check::{Check, Verdict};
 use crate::history::{Kind, Op, pairs};
@@ -60,8 +59,8 @@ impl Sets {
         inv.f == "add"
     }
 
-    /// Performs `inv`; listings go to `home` first.
-    pub async fn invoke(&self, client: &MdsClient, inv: &Invocation, home: Option<SocketAddr>) -> Outcome {
+    /// Performs `inv`; listings go along `route`.
+    pub async fn invoke(&self, client: &MdsClient, inv: &Invocation, route: Route) -> Outcome {
         let dir = self.dirs[inv.key_index()];
         if inv.f == "add" {
             let op = FsOp::MkNod {
@@ -73,15 +72,15 @@ impl Sets {
             };
             return mutate(client, op, &inv.value).await;
         }
-        match list(client, dir, home).await {
+        match list(client, dir, route).await {
             Ok(elements) => Outcome::ok(json!(elements)),
             Err(e) => Outcome::not_ok(Kind::Fail, Value::Null, e),
         }
     }
 }
 
-async fn list(client: &MdsClient, dir: u64, home: Option<SocketAddr>) -> Result<Vec<i64>, String> {
-    list_dir(client, dir, home)
+async fn list(client: &MdsClient, dir: u64, route: Route) -> Result<Vec<i64>, String> {
+    list_dir(client, dir, route)
         .await?
         .into_iter()
         .map(|e| {
@@ -168,6 +167,7 @@ mod tests {
             value,
             error: None,
             last,
+            node: None,
         }
     }
 

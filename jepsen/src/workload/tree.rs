@@ -7,7 +7,6 @@
 //! checked; the moves themselves are recorded with their outcomes.
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::SocketAddr;
 use std::sync::Mutex;
 
 use client::{MdsClient, ReadFrom};
@@ -15,7 +14,7 @@ use proto::FsOp;
 use rand::Rng;
 use serde_json::{Value, json};
 
-use super::{Invocation, Outcome, call, list_dir, make_dir, make_file};
+use super::{Invocation, Outcome, Route, call, list_dir, make_dir, make_file};
 use crate::check::tree::{self, Walk};
 use crate::check::{Check, Verdict};
 use crate::history::{Kind, Op, pairs};
@@ -84,9 +83,9 @@ impl Tree {
     }
 
     /// Performs `inv`.
-    pub async fn invoke(&self, client: &MdsClient, inv: &Invocation, home: Option<SocketAddr>) -> Outcome {
+    pub async fn invoke(&self, client: &MdsClient, inv: &Invocation, route: Route) -> Outcome {
         if inv.f == "walk" {
-            return match self.walk(client, home).await {
+            return match self.walk(client, route).await {
                 Ok(w) => Outcome::ok(walk_json(&w)),
                 Err(e) => Outcome::not_ok(Kind::Fail, Value::Null, e),
             };
@@ -114,7 +113,7 @@ impl Tree {
                 if e == "ENOENT" {
                     // Our belief of where it is was wrong (a move of unknown outcome, or
                     // another process moved it): learn the tree again.
-                    if let Ok(w) = self.walk(client, home).await {
+                    if let Ok(w) = self.walk(client, route).await {
                         self.learn(&w);
                     }
                 }
@@ -143,7 +142,7 @@ impl Tree {
     }
 
     /// Walks the tree from its root, each directory listed with a linearizable read.
-    async fn walk(&self, client: &MdsClient, home: Option<SocketAddr>) -> Result<Walk, String> {
+    async fn walk(&self, client: &MdsClient, route: Route) -> Result<Walk, String> {
         let mut w = Walk::default();
         let mut queue = vec![(String::new(), self.root)];
         let mut visited = 0;
@@ -152,7 +151,7 @@ impl Tree {
             if visited > 10 * self.inos.len() + 10 {
                 return Err("the walk does not end: a cycle reachable from the root".into());
             }
-            for e in list_dir(client, ino, home).await? {
+            for e in list_dir(client, ino, route).await? {
                 let child = String::from_utf8_lossy(&e.name).into_owned();
                 if child == MARKER && !name.is_empty() {
                     w.marked.insert(name.clone());
@@ -196,25 +195,37 @@ fn walk_from(v: &Value) -> Option<Walk> {
 pub fn check(history: &[Op], keys: usize) -> Check {
     let expected: BTreeSet<String> = (0..keys).map(|k| format!("d{k}")).collect();
     let (mut ok, mut info, mut fail) = (0, 0, 0);
-    let mut last_walk = None;
+    // Every final walk (through the leader, then on each server) must find the tree.
+    let mut finals: Vec<(Option<usize>, Walk)> = Vec::new();
     for p in pairs(history) {
         match (p.invoke.f.as_str(), p.outcome()) {
             ("move", Kind::Ok) => ok += 1,
             ("move", Kind::Info) => info += 1,
             ("move", _) => fail += 1,
-            ("walk", Kind::Ok) if p.invoke.last => last_walk = p.complete.and_then(|c| walk_from(&c.value)),
+            ("walk", Kind::Ok) if p.invoke.last => {
+                finals.extend(
+                    p.complete
+                        .and_then(|c| walk_from(&c.value))
+                        .map(|w| (p.invoke.node, w)),
+                );
+            }
             _ => {}
         }
     }
-    let verdict = match &last_walk {
-        Some(w) => tree::check(&expected, w),
-        None => Verdict::Unknown("no final walk completed".into()),
+    let verdict = if finals.is_empty() {
+        Verdict::Unknown("no final walk completed".into())
+    } else {
+        Verdict::all(finals.iter().map(|(node, w)| {
+            let at = node.map_or("the leader".to_string(), |n| format!("server {n}"));
+            tree::check(&expected, w).about(&format!("walk at {at}"))
+        }))
     };
     Check {
         name: "rename-tree invariants".into(),
         verdict,
         details: json!({"moves_ok": ok, "moves_info": info, "moves_fail": fail,
-            "final_edges": last_walk.map(|w| w.edges.len())}),
+            "final_walks": finals.len(),
+            "final_edges": finals.first().map(|(_, w)| w.edges.len())}),
     }
 }
 
@@ -234,6 +245,7 @@ mod tests {
             value,
             error: None,
             last: f == "walk",
+            node: None,
         }
     }
 
