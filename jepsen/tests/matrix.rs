@@ -11,6 +11,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -248,6 +249,76 @@ fn set_under_membership_changes_loses_no_acknowledged_create() {
         // Adding a server back waits until it has caught up, so fewer cycles fit in 15 s.
         assert_valid_after(&r, "membership", 1);
     }
+}
+
+/// A run stopped from outside (SIGTERM to the harness, as a CI timeout would) still removes
+/// its namespaces and every server it started.
+#[test]
+#[allow(clippy::disallowed_methods, reason = "a plain test thread, no async runtime")]
+fn an_interrupted_run_leaves_no_namespace_or_server_behind() {
+    if let Some(why) = unable() {
+        eprintln!("SKIPPED: the Jepsen harness needs root, ip and nft ({why})");
+        return;
+    }
+    let out = tempfile::Builder::new()
+        .prefix("jepsen-run-")
+        .tempdir()
+        .expect("temp dir");
+    let mut child = Command::new(jepsen())
+        .args([
+            "run",
+            "--workload",
+            "set",
+            "--nemesis",
+            "kill",
+            "--time-limit",
+            "60",
+            "--seed",
+            "19",
+        ])
+        .arg("--out")
+        .arg(out.path())
+        .arg("--mooseng")
+        .arg(jepsen().with_file_name("mooseng"))
+        .spawn()
+        .expect("start jepsen");
+    let prefix = format!("jp{}", child.id());
+    let namespaces = || {
+        let list = Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .expect("ip netns list");
+        String::from_utf8_lossy(&list.stdout)
+            .lines()
+            .filter(|l| l.starts_with(&prefix))
+            .count()
+    };
+    let started = std::time::Instant::now();
+    while !out.path().join("cluster-run/logs/mds3.log").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the servers never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(namespaces() >= 5, "the run's namespaces exist while it runs");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(status.is_ok_and(|s| s.success()));
+    let status = child.wait().expect("wait for jepsen");
+    assert!(!status.success(), "an interrupted run does not report success");
+    assert_eq!(namespaces(), 0, "namespaces {prefix}* left behind");
+    let servers = Command::new("pgrep")
+        .args(["-f", &out.path().display().to_string()])
+        .output()
+        .expect("pgrep");
+    assert!(
+        servers.stdout.is_empty(),
+        "processes of the run still alive: {}",
+        String::from_utf8_lossy(&servers.stdout)
+    );
 }
 
 fn check_named<'a>(r: &'a Run, name: &str) -> &'a Value {
