@@ -9,7 +9,8 @@
 //! | [`nemesis`] | fault plans (seeded) and the abstract fault backend |
 //! | [`delayer`] | the NFQUEUE packet delayer behind `--nemesis delay` |
 //! | [`netns`] | the namespaces and links of a run |
-//! | [`nodes`] | the server processes: start, kill, pause, clock skew |
+//! | [`nodes`] | the server processes: start, kill, pause, clock skew; chunkservers |
+//! | [`mount`] | a FUSE mount of the run's cluster, for the file workload |
 //! | [`run`] | one run: servers, clients, nemesis, heal, convergence, final reads, checks |
 //! | [`report`] | the terminal summary and the HTML report |
 //!
@@ -19,6 +20,7 @@
 pub mod check;
 pub mod delayer;
 pub mod history;
+pub mod mount;
 pub mod nemesis;
 pub mod netns;
 pub mod nodes;

@@ -223,7 +223,7 @@ fn outer(args: RunArgs) -> anyhow::Result<i32> {
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let out = out.canonicalize()?;
     Topology::sweep_stale();
-    let topology = Topology::new(std::process::id(), args.nodes);
+    let topology = Topology::new(std::process::id(), args.nodes, chunkservers(&args));
     topology.create().context("creating the network namespaces")?;
     println!(
         "jepsen: {:?} with nemesis {:?}, seed {seed}, {} nodes, output in {}",
@@ -272,6 +272,11 @@ fn run_inside(topology: &Topology, seed: u64, out: &Path) -> anyhow::Result<i32>
     })
 }
 
+/// Chunkservers the run needs: the file workload stores data, the others only metadata.
+fn chunkservers(args: &RunArgs) -> usize {
+    if args.workload == Name::Files { 3 } else { 0 }
+}
+
 /// Inside the clients' namespace: the test proper.
 fn inner(args: RunArgs, prefix: String) -> anyhow::Result<i32> {
     let out = std::env::var_os(OUT)
@@ -280,6 +285,7 @@ fn inner(args: RunArgs, prefix: String) -> anyhow::Result<i32> {
     let topology = Topology {
         prefix,
         nodes: args.nodes,
+        chunkservers: chunkservers(&args),
     };
     let opts = Options {
         workload: args.workload,

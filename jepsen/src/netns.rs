@@ -1,5 +1,5 @@
-//! The topology: a bridge namespace, one network namespace per metadata server and one for the
-//! harness's clients, joined by veth pairs on the bridge. Addresses (10.88.0.0/24) exist only
+//! The topology: a bridge namespace, one network namespace per metadata server, one per
+//! chunkserver and one for the harness's clients, joined by veth pairs on the bridge. Addresses (10.88.0.0/24) exist only
 //! inside these namespaces; the host's namespace is never touched.
 //!
 //! Namespaces are named `jp<pid>…` after the harness process that made them, so a later run
@@ -18,16 +18,20 @@ pub const CONTROL_IP: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 200);
 pub struct Topology {
     /// Prefix of every namespace name (`jp<pid>`).
     pub prefix: String,
-    /// Number of server namespaces.
+    /// Number of metadata-server namespaces.
     pub nodes: usize,
+    /// Number of chunkserver namespaces.
+    pub chunkservers: usize,
 }
 
 impl Topology {
-    /// The layout for `nodes` servers of the harness process `pid` (nothing is created).
-    pub fn new(pid: u32, nodes: usize) -> Topology {
+    /// The layout for `nodes` metadata servers and `chunkservers` chunkservers of the harness
+    /// process `pid` (nothing is created).
+    pub fn new(pid: u32, nodes: usize, chunkservers: usize) -> Topology {
         Topology {
             prefix: format!("jp{pid}"),
             nodes,
+            chunkservers,
         }
     }
 
@@ -51,10 +55,21 @@ impl Topology {
         Ipv4Addr::new(10, 88, 0, i as u8)
     }
 
+    /// The namespace of chunkserver `i` (1-based).
+    pub fn chunkserver(&self, i: usize) -> String {
+        format!("{}s{i}", self.prefix)
+    }
+
+    /// The address of chunkserver `i` (1-based).
+    pub fn chunkserver_ip(i: usize) -> Ipv4Addr {
+        Ipv4Addr::new(10, 88, 0, 100 + i as u8)
+    }
+
     fn members(&self) -> Vec<(String, Ipv4Addr)> {
         let mut v: Vec<_> = (1..=self.nodes)
             .map(|i| (self.node(i), Self::node_ip(i)))
             .collect();
+        v.extend((1..=self.chunkservers).map(|i| (self.chunkserver(i), Self::chunkserver_ip(i))));
         v.push((self.control(), CONTROL_IP));
         v
     }
@@ -63,6 +78,9 @@ impl Topology {
     pub fn create(&self) -> anyhow::Result<()> {
         if !(1..=50).contains(&self.nodes) {
             bail!("--nodes must be between 1 and 50, not {}", self.nodes);
+        }
+        if self.chunkservers > 50 {
+            bail!("--chunkservers must be at most 50, not {}", self.chunkservers);
         }
         let made = self.try_create();
         if made.is_err() {

@@ -1,7 +1,8 @@
-//! The metadata servers of a run: real `mooseng mds` processes, each started in its own
-//! network namespace with `ip netns exec` (which execs, so the child's pid is the server's),
-//! killed with SIGKILL, paused with SIGSTOP, and given a wall clock of its own through
-//! libfaketime when it is installed.
+//! The servers of a run: real `mooseng mds` processes, each started in its own network
+//! namespace with `ip netns exec` (which execs, so the child's pid is the server's), killed
+//! with SIGKILL, paused with SIGSTOP, and given a wall clock of its own through libfaketime
+//! when it is installed; and, for the file workloads, `mooseng chunkserver` processes in
+//! namespaces of their own.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ pub struct Nodes {
     faketime: bool,
     log_filter: String,
     bug: Option<String>,
+    chunkservers: Vec<Option<Child>>,
 }
 
 impl Nodes {
@@ -38,7 +40,8 @@ impl Nodes {
         let mut init = Command::new(bin);
         init.args(["admin", "init", "--dir"])
             .arg(dir.join("cluster"))
-            .args(["--replicas", &topology.nodes.to_string(), "--chunkservers", "0"]);
+            .args(["--replicas", &topology.nodes.to_string()])
+            .args(["--chunkservers", &topology.chunkservers.to_string()]);
         for i in 1..=topology.nodes {
             let (client, raft, http) = Self::addrs(i);
             init.arg("--node").arg(format!("{i}={client},{raft},{http}"));
@@ -64,6 +67,7 @@ impl Nodes {
             log_filter: std::env::var("MOOSENG_JEPSEN_LOG")
                 .unwrap_or_else(|_| "info,raft=info,quinn=warn".into()),
             bug,
+            chunkservers: (0..topology.chunkservers).map(|_| None).collect(),
         };
         for i in 1..=topology.nodes {
             nodes.write_skew(i, 0)?;
@@ -177,6 +181,41 @@ impl Nodes {
         Ok(())
     }
 
+    /// Starts chunkserver `i` (1-based) with one data directory, if it is not running.
+    pub fn start_chunkserver(&mut self, i: usize) -> anyhow::Result<()> {
+        if self.chunkservers[i - 1].is_some() {
+            return Ok(());
+        }
+        let data = self.dir.join(format!("cs{i}"));
+        std::fs::create_dir_all(&data)?;
+        let ip = Topology::chunkserver_ip(i);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("logs").join(format!("cs{i}.log")))?;
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.topology.chunkserver(i)])
+            .arg(&self.bin)
+            .arg("chunkserver")
+            .arg("--cluster-dir")
+            .arg(self.cluster_dir())
+            .args(["--id", &i.to_string(), "--data-dir"])
+            .arg(&data)
+            .args([
+                "--data-addr",
+                &format!("{ip}:7100"),
+                "--http-addr",
+                &format!("{ip}:7101"),
+            ])
+            .env("RUST_LOG", &self.log_filter)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("spawning ip netns exec … mooseng chunkserver")?;
+        self.chunkservers[i - 1] = Some(child);
+        Ok(())
+    }
+
     /// Kills server `i` with SIGKILL and reaps it.
     pub fn kill(&mut self, i: usize) {
         if let Some(mut c) = self.children[i - 1].take() {
@@ -258,6 +297,10 @@ impl Drop for Nodes {
         for i in 1..=self.len() {
             let _ = self.set_paused(i, false);
             self.kill(i);
+        }
+        for mut c in self.chunkservers.iter_mut().filter_map(Option::take) {
+            let _ = c.kill();
+            let _ = c.wait();
         }
     }
 }

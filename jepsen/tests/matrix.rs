@@ -2,7 +2,7 @@
 //!
 //! The CI matrix on strict mode — register × {partition, kill, pause}, set × {kill, clock
 //! skew}, counter × {partition + kill}, rename-tree × {WAN delay + leader transfer}, set ×
-//! membership changes — must come out valid, and runs with a deliberate bug switched on in the servers must
+//! membership changes, files through a FUSE mount × {kill + partition} — must come out valid, and runs with a deliberate bug switched on in the servers must
 //! come out invalid with the matching anomaly: the harness can catch what it claims to.
 //!
 //! The `mooseng` binary beside `jepsen` is the one this test build made (`cargo nextest run
@@ -248,6 +248,26 @@ fn set_under_membership_changes_loses_no_acknowledged_create() {
     if let Some(r) = run(&["--workload", "set", "--nemesis", "membership", "--seed", "18"]) {
         // Adding a server back waits until it has caught up, so fewer cycles fit in 15 s.
         assert_valid_after(&r, "membership", 1);
+    }
+}
+
+#[test]
+fn files_through_a_mount_under_kills_lose_nothing_fsynced() {
+    if !std::path::Path::new("/dev/fuse").exists() {
+        eprintln!("SKIPPED: the files workload needs /dev/fuse");
+        return;
+    }
+    if let Some(r) = run(&[
+        "--workload",
+        "files",
+        "--nemesis",
+        "kill,partition",
+        "--seed",
+        "20",
+    ]) {
+        assert_valid(&r, "kill");
+        // Every final listing went through the second mount, made after the heal.
+        assert!(r.history.contains(r#""last":true"#));
     }
 }
 

@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 
 use crate::check::{Check, Verdict};
 use crate::history::{Kind, Op, Process, write_jsonl};
+use crate::mount::Mount;
 use crate::nemesis::netns::NetnsFaults;
 use crate::nemesis::{Family, PartitionMode};
 use crate::netns::Topology;
@@ -102,6 +103,23 @@ pub async fn run(opts: Options, topology: Topology) -> anyhow::Result<Summary> {
     for i in 1..=nodes.len() {
         nodes.start(i)?;
     }
+    for i in 1..=topology.chunkservers {
+        nodes.start_chunkserver(i)?;
+    }
+    let cluster_dir = nodes.cluster_dir();
+    let mount_at = |name: &'static str| {
+        let (bin, cluster, out) = (opts.mooseng.clone(), cluster_dir.clone(), opts.out.clone());
+        tokio::task::spawn_blocking(move || {
+            let log = out.join("cluster-run").join("logs").join(format!("{name}.log"));
+            Mount::start(&bin, &cluster, &out.join(name), &log)
+        })
+    };
+    // The file workload goes through a mount; a second one, made after the heal, reads what
+    // the servers kept.
+    let live = match opts.workload {
+        Name::Files => Some(mount_at("mnt-live").await??),
+        _ => None,
+    };
     net::install_crypto_provider();
     let clients = Arc::new(Clients {
         seeds: nodes.client_addrs(),
@@ -109,7 +127,8 @@ pub async fn run(opts: Options, topology: Topology) -> anyhow::Result<Summary> {
         op_timeout: opts.op_timeout,
     });
     let faults = Arc::new(Mutex::new(NetnsFaults::new(topology, nodes)));
-    let work = Arc::new(Work::setup(opts.workload, opts.keys, &clients).await?);
+    let work =
+        Arc::new(Work::setup(opts.workload, opts.keys, &clients, live.as_ref().map(Mount::path)).await?);
     eprintln!(
         "jepsen: cluster up, workload ready; running for {:?}",
         opts.time_limit
@@ -151,14 +170,24 @@ pub async fn run(opts: Options, topology: Topology) -> anyhow::Result<Summary> {
     let convergence = converge::converge(&clients, &faults, n, Duration::from_secs(30)).await;
     // Final reads: each through the leader (which also raises the session's token to the
     // leader's state), then on every server, each once it has applied that token.
+    // Files are read through a fresh mount instead, once.
+    let fresh = match &*work {
+        Work::Files(files) => {
+            let fresh = mount_at("mnt-final").await??;
+            files.read_through(fresh.path());
+            Some(fresh)
+        }
+        _ => None,
+    };
     let session = clients.session()?;
     let reads_until = Instant::now() + Duration::from_secs(30);
     for inv in work.final_reads() {
         final_read(&work, &session, &recorder, &inv, None, reads_until).await;
-        for i in 1..=n {
+        for i in (1..=n).filter(|_| fresh.is_none()) {
             final_read(&work, &session, &recorder, &inv, Some(i), reads_until).await;
         }
     }
+    tokio::task::spawn_blocking(move || drop((fresh, live))).await?;
     let history = recorder.take();
     write_jsonl(&opts.out.join("history.jsonl"), &history)?;
     let mut checks = vec![crate::workload::check(

@@ -3,10 +3,12 @@
 
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use client::MdsClient;
 use rand::rngs::StdRng;
 
 use crate::workload::counter::Counters;
+use crate::workload::files::Files;
 use crate::workload::register::Registers;
 use crate::workload::set::Sets;
 use crate::workload::tree::Tree;
@@ -22,11 +24,18 @@ pub(super) enum Work {
     Counter(Counters),
     /// Rename-tree.
     Tree(Tree),
+    /// Files through a FUSE mount.
+    Files(Files),
 }
 
 impl Work {
     /// Sets the workload up (retrying for 30 s while the cluster elects its first leader).
-    pub(super) async fn setup(name: Name, keys: usize, clients: &Clients) -> anyhow::Result<Work> {
+    pub(super) async fn setup(
+        name: Name,
+        keys: usize,
+        clients: &Clients,
+        mount: Option<&std::path::Path>,
+    ) -> anyhow::Result<Work> {
         let client = clients.session()?;
         let started = Instant::now();
         loop {
@@ -35,6 +44,12 @@ impl Work {
                 Name::Set => Sets::setup(&client, keys).await.map(Work::Set),
                 Name::Counter => Counters::setup(&client, keys).await.map(Work::Counter),
                 Name::RenameTree => Tree::setup(&client, keys).await.map(Work::Tree),
+                Name::Files => {
+                    let root = mount.context("the files workload needs a mount")?.to_path_buf();
+                    tokio::task::spawn_blocking(move || Files::setup(&root, keys))
+                        .await?
+                        .map(Work::Files)
+                }
             };
             match made {
                 Ok(w) => return Ok(w),
@@ -53,6 +68,7 @@ impl Work {
             Work::Set(w) => w.generate(rng),
             Work::Counter(w) => w.generate(rng),
             Work::Tree(w) => w.generate(rng),
+            Work::Files(w) => w.generate(rng),
         }
     }
 
@@ -62,6 +78,7 @@ impl Work {
             Work::Set(w) => w.final_reads(),
             Work::Counter(w) => w.final_reads(),
             Work::Tree(w) => w.final_reads(),
+            Work::Files(w) => w.final_reads(),
         }
     }
 
@@ -71,6 +88,7 @@ impl Work {
             Work::Set(_) => Sets::is_mutation(inv),
             Work::Counter(_) => Counters::is_mutation(inv),
             Work::Tree(_) => Tree::is_mutation(inv),
+            Work::Files(_) => Files::is_mutation(inv),
         }
     }
 
@@ -80,6 +98,7 @@ impl Work {
             Work::Set(w) => w.invoke(client, inv, route).await,
             Work::Counter(w) => w.invoke(client, inv, route).await,
             Work::Tree(w) => w.invoke(client, inv, route).await,
+            Work::Files(w) => w.invoke(inv).await,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! | [`set`] | uniquely named files created in directories, listings during the run and at the end, checked with set-full |
 //! | [`counter`] | link counts raised by hard links, read by getattr, checked against the bounds of the increments |
 //! | [`tree`] | directories moved into each other at random; the final walk must find a tree |
+//! | [`files`] | files written and fsync'd through a FUSE mount (data through chunkservers), listed and read back; set-full |
 //!
 //! Every operation runs through the metadata client RPC in strict mode: mutations at the
 //! leader with an idempotency key, reads linearizable (read index). Each logical process is
@@ -14,6 +15,7 @@
 //! follower that answers a linearizable read itself is caught.
 
 pub mod counter;
+pub mod files;
 pub mod register;
 pub mod set;
 pub mod tree;
@@ -39,6 +41,8 @@ pub enum Name {
     Counter,
     /// Random directory moves.
     RenameTree,
+    /// Files with contents through a FUSE mount (starts 3 chunkservers).
+    Files,
 }
 
 /// Checks a history of workload `name` (`keys` registers, directories or counters; the
@@ -54,6 +58,7 @@ pub fn check(
         Name::Set => set::check(history),
         Name::Counter => counter::check(history),
         Name::RenameTree => tree::check(history, keys),
+        Name::Files => set::check(history),
     }
 }
 
