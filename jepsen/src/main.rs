@@ -307,6 +307,7 @@ fn inner(args: RunArgs, prefix: String) -> anyhow::Result<i32> {
         mooseng: mooseng_binary(args.mooseng.as_ref())?,
         partition_modes: args.partition_mode.clone(),
         bug: args.bug.clone(),
+        chunkservers: chunkservers(&args),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let summary = runtime.block_on(async move {

@@ -216,6 +216,14 @@ impl Nodes {
         Ok(())
     }
 
+    /// Kills chunkserver `i` with SIGKILL and reaps it.
+    pub fn kill_chunkserver(&mut self, i: usize) {
+        if let Some(mut c) = self.chunkservers[i - 1].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     /// Kills server `i` with SIGKILL and reaps it.
     pub fn kill(&mut self, i: usize) {
         if let Some(mut c) = self.children[i - 1].take() {
@@ -298,9 +306,8 @@ impl Drop for Nodes {
             let _ = self.set_paused(i, false);
             self.kill(i);
         }
-        for mut c in self.chunkservers.iter_mut().filter_map(Option::take) {
-            let _ = c.kill();
-            let _ = c.wait();
+        for i in 1..=self.chunkservers.len() {
+            self.kill_chunkserver(i);
         }
     }
 }

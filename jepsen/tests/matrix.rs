@@ -2,7 +2,8 @@
 //!
 //! The CI matrix on strict mode — register × {partition, kill, pause}, set × {kill, clock
 //! skew}, counter × {partition + kill}, rename-tree × {WAN delay + leader transfer}, set ×
-//! membership changes, files through a FUSE mount × {kill + partition} — must come out valid, and runs with a deliberate bug switched on in the servers must
+//! membership changes, files through a FUSE mount × {server kill + partition + chunkserver
+//! kill} — must come out valid, and runs with a deliberate bug switched on in the servers must
 //! come out invalid with the matching anomaly: the harness can catch what it claims to.
 //!
 //! The `mooseng` binary beside `jepsen` is the one this test build made (`cargo nextest run
@@ -257,15 +258,18 @@ fn files_through_a_mount_under_kills_lose_nothing_fsynced() {
         eprintln!("SKIPPED: the files workload needs /dev/fuse");
         return;
     }
-    if let Some(r) = run(&[
+    let args = [
         "--workload",
         "files",
         "--nemesis",
-        "kill,partition",
+        "kill,partition,chunkserver-kill",
         "--seed",
         "20",
-    ]) {
-        assert_valid(&r, "kill");
+    ];
+    if let Some(r) = run(&args) {
+        // This seed plans a metadata-server kill, a chunkserver kill, and another server kill.
+        assert_valid_after(&r, "kill", 2);
+        assert!(faults(&r, "chunkserver-kill") >= 1, "no chunkserver was killed");
         // Every final listing went through the second mount, made after the heal.
         assert!(r.history.contains(r#""last":true"#));
     }

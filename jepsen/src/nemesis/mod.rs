@@ -29,6 +29,8 @@ pub enum Family {
     /// A follower removed from the shard and its data wiped, then added back as a fresh
     /// learner and promoted (`mooseng admin node remove|add`).
     Membership,
+    /// kill -9 of a chunkserver (the `files` workload), restarted when the fault ends.
+    ChunkserverKill,
 }
 
 /// A shape of network partition.
@@ -91,6 +93,10 @@ pub trait Faults {
     fn remove_node(&mut self, node: usize) -> anyhow::Result<()>;
     /// Starts server `node` afresh and adds it to the shard (learner, then voter).
     fn add_node(&mut self, node: usize) -> anyhow::Result<()>;
+    /// Kills chunkserver `cs` with SIGKILL.
+    fn kill_chunkserver(&mut self, cs: usize) -> anyhow::Result<()>;
+    /// Starts chunkserver `cs` again (nothing if it runs).
+    fn restart_chunkserver(&mut self, cs: usize) -> anyhow::Result<()>;
 }
 
 /// One planned fault.
@@ -139,6 +145,11 @@ pub enum Fault {
         /// The server.
         node: usize,
     },
+    /// This chunkserver is killed.
+    ChunkserverKill {
+        /// The chunkserver.
+        cs: usize,
+    },
 }
 
 impl Fault {
@@ -154,6 +165,7 @@ impl Fault {
             Fault::Delay { .. } => "delay",
             Fault::Transfer { .. } => "transfer",
             Fault::Membership { .. } => "membership",
+            Fault::ChunkserverKill { .. } => "chunkserver-kill",
         }
     }
 
@@ -168,6 +180,7 @@ impl Fault {
             Fault::Delay { ms } => f.delay(*ms),
             Fault::Transfer { to } => f.transfer_leader(*to),
             Fault::Membership { node } => f.remove_node(*node),
+            Fault::ChunkserverKill { cs } => f.kill_chunkserver(*cs),
         }
     }
 
@@ -178,6 +191,7 @@ impl Fault {
             // A transfer is a moment, not a state: there is nothing to undo.
             Fault::Transfer { .. } => Ok(()),
             Fault::Membership { node } => f.add_node(*node),
+            Fault::ChunkserverKill { cs } => f.restart_chunkserver(*cs),
             Fault::Kill { nodes } => nodes.iter().try_for_each(|n| f.restart(*n)),
             Fault::Pause { nodes } => nodes.iter().try_for_each(|n| f.resume(*n)),
             Fault::Skew { offsets } => offsets.iter().try_for_each(|(n, _)| f.skew(*n, 0)),
@@ -185,13 +199,14 @@ impl Fault {
     }
 }
 
-/// Plans a fault of `family` over servers `1..=n`, aimed at `leader` when one is known (half
-/// the time, for the families that target one server). `skew` bounds clock offsets (seconds);
-/// partitions take one of `modes` (every mode if empty).
+/// Plans a fault of `family` over metadata servers `1..=n` and chunkservers `1..=cs`, aimed
+/// at `leader` when one is known (half the time, for the families that target one server).
+/// `skew` bounds clock offsets (seconds); partitions take one of `modes` (every mode if
+/// empty).
 pub fn plan(
     family: Family,
     rng: &mut impl Rng,
-    n: usize,
+    (n, cs): (usize, usize),
     leader: Option<usize>,
     skew: i64,
     modes: &[PartitionMode],
@@ -223,6 +238,9 @@ pub fn plan(
         },
         Family::Membership => Fault::Membership {
             node: not_leader(rng, &all, leader),
+        },
+        Family::ChunkserverKill => Fault::ChunkserverKill {
+            cs: rng.gen_range(1..=cs.max(1)),
         },
     }
 }
@@ -293,10 +311,12 @@ mod tests {
     fn partitions(n: usize, leader: Option<usize>) -> Vec<(&'static str, Vec<(usize, usize)>)> {
         let mut rng = StdRng::seed_from_u64(7);
         (0..200)
-            .map(|_| match plan(Family::Partition, &mut rng, n, leader, 0, &[]) {
-                Fault::Partition { mode, drops } => (mode, drops),
-                other => panic!("{other:?}"),
-            })
+            .map(
+                |_| match plan(Family::Partition, &mut rng, (n, 0), leader, 0, &[]) {
+                    Fault::Partition { mode, drops } => (mode, drops),
+                    other => panic!("{other:?}"),
+                },
+            )
             .collect()
     }
 
@@ -340,7 +360,7 @@ mod tests {
             let f = plan(
                 Family::Partition,
                 &mut rng,
-                3,
+                (3, 0),
                 Some(2),
                 0,
                 &[PartitionMode::IsolateLeader],
@@ -366,7 +386,9 @@ mod tests {
     fn kills_and_pauses_aim_at_the_leader_about_half_the_time() {
         let mut rng = StdRng::seed_from_u64(1);
         let hits = (0..400)
-            .filter(|_| plan(Family::Kill, &mut rng, 5, Some(2), 0, &[]) == Fault::Kill { nodes: vec![2] })
+            .filter(|_| {
+                plan(Family::Kill, &mut rng, (5, 0), Some(2), 0, &[]) == Fault::Kill { nodes: vec![2] }
+            })
             .count();
         // 0.5 + 0.5 / 5 = 0.6 expected.
         assert!((200..=280).contains(&hits), "{hits}");
@@ -376,11 +398,12 @@ mod tests {
     fn transfers_and_membership_changes_spare_the_leader() {
         let mut rng = StdRng::seed_from_u64(4);
         for _ in 0..50 {
-            let Fault::Transfer { to } = plan(Family::Transfer, &mut rng, 3, Some(2), 0, &[]) else {
+            let Fault::Transfer { to } = plan(Family::Transfer, &mut rng, (3, 0), Some(2), 0, &[]) else {
                 panic!()
             };
             assert!(to == 1 || to == 3, "{to}");
-            let Fault::Membership { node } = plan(Family::Membership, &mut rng, 3, Some(2), 0, &[]) else {
+            let Fault::Membership { node } = plan(Family::Membership, &mut rng, (3, 0), Some(2), 0, &[])
+            else {
                 panic!()
             };
             assert!(node == 1 || node == 3, "{node}");
@@ -391,7 +414,7 @@ mod tests {
     fn skews_stay_within_the_bound() {
         let mut rng = StdRng::seed_from_u64(3);
         for _ in 0..50 {
-            let Fault::Skew { offsets } = plan(Family::Skew, &mut rng, 3, None, 30, &[]) else {
+            let Fault::Skew { offsets } = plan(Family::Skew, &mut rng, (3, 0), None, 30, &[]) else {
                 panic!()
             };
             assert_eq!(offsets.len(), 3);

@@ -169,6 +169,15 @@ impl Faults for NetnsFaults {
         ])
     }
 
+    fn kill_chunkserver(&mut self, cs: usize) -> anyhow::Result<()> {
+        self.nodes.kill_chunkserver(cs);
+        Ok(())
+    }
+
+    fn restart_chunkserver(&mut self, cs: usize) -> anyhow::Result<()> {
+        self.nodes.start_chunkserver(cs)
+    }
+
     fn kill(&mut self, node: usize) -> anyhow::Result<()> {
         self.nodes.kill(node);
         Ok(())

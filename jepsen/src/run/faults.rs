@@ -56,7 +56,14 @@ pub(super) fn nemesis_loop(
     while Instant::now() < deadline {
         let family = opts.nemesis[rng.gen_range(0..opts.nemesis.len())];
         let leader = leader(clients, handle, n);
-        let fault: Fault = plan(family, &mut rng, n, leader, opts.skew, &opts.partition_modes);
+        let fault: Fault = plan(
+            family,
+            &mut rng,
+            (n, opts.chunkservers),
+            leader,
+            opts.skew,
+            &opts.partition_modes,
+        );
         recorder.nemesis(format!("start-{}", fault.name()), serde_json::to_value(&fault)?);
         fault.start(&mut *faults.lock().expect("faults lock"))?;
         count += 1;
@@ -78,6 +85,9 @@ pub(super) fn heal_all(faults: &mut NetnsFaults, recorder: &Recorder) -> anyhow:
             faults.skew(i, 0)?;
         }
         faults.restart(i)?;
+    }
+    for cs in 1..=faults.topology.chunkservers {
+        faults.restart_chunkserver(cs)?;
     }
     recorder.nemesis("final-heal".into(), json!({"healed": true}));
     Ok(())

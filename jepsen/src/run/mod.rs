@@ -71,6 +71,8 @@ pub struct Options {
     pub partition_modes: Vec<PartitionMode>,
     /// A deliberate bug for the servers to switch on (harness self-tests only).
     pub bug: Option<String>,
+    /// Chunkservers started (the `files` workload needs them).
+    pub chunkservers: usize,
 }
 
 /// What a run found.
@@ -100,10 +102,13 @@ pub async fn run(opts: Options, topology: Topology) -> anyhow::Result<Summary> {
     if opts.nemesis.contains(&Family::Skew) && !nodes.can_skew() {
         anyhow::bail!("--nemesis skew needs libfaketime: apt-get install libfaketime");
     }
+    if opts.nemesis.contains(&Family::ChunkserverKill) && opts.chunkservers == 0 {
+        anyhow::bail!("--nemesis chunkserver-kill needs chunkservers: use --workload files");
+    }
     for i in 1..=nodes.len() {
         nodes.start(i)?;
     }
-    for i in 1..=topology.chunkservers {
+    for i in 1..=opts.chunkservers {
         nodes.start_chunkserver(i)?;
     }
     let cluster_dir = nodes.cluster_dir();
