@@ -79,6 +79,25 @@ pub struct Op {
     pub node: Option<usize>,
 }
 
+impl Op {
+    /// A client record for hand-made histories in tests: at `index` × 100 ns, not final.
+    #[cfg(test)]
+    pub(crate) fn client(index: u64, process: u64, kind: Kind, f: &str, key: &str, value: Value) -> Op {
+        Op {
+            index,
+            time: index * 100,
+            process: Process::Client(process),
+            kind,
+            f: f.into(),
+            key: Some(key.into()),
+            value,
+            error: None,
+            last: false,
+            node: None,
+        }
+    }
+}
+
 /// An invocation paired with its completion (`None` while it never completed).
 #[derive(Debug, Clone, Copy)]
 pub struct Pair<'a> {

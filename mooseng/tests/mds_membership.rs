@@ -29,6 +29,30 @@ fn admin(cluster: &Cluster, args: &[&str]) {
     );
 }
 
+/// `mooseng admin node add` of server `id` to shard 0 at its addresses (learner, then voter).
+fn node_add(cluster: &Cluster, id: u64) {
+    let n = cluster.node(id);
+    let (c, r, h) = (n.client.to_string(), n.raft.to_string(), n.http.to_string());
+    let id = id.to_string();
+    admin(
+        cluster,
+        &[
+            "node",
+            "add",
+            "--shard",
+            "0",
+            "--id",
+            &id,
+            "--client-addr",
+            &c,
+            "--raft-addr",
+            &r,
+            "--http-addr",
+            &h,
+        ],
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn learner_gets_a_snapshot_is_promoted_and_an_old_node_leaves() {
     // A short log so that the new node cannot catch up from the log alone.
@@ -49,25 +73,7 @@ async fn learner_gets_a_snapshot_is_promoted_and_an_old_node_leaves() {
     }
 
     cluster.add_node(4, &flags);
-    let n4 = cluster.node(4);
-    let (c, r, h) = (n4.client.to_string(), n4.raft.to_string(), n4.http.to_string());
-    admin(
-        &cluster,
-        &[
-            "node",
-            "add",
-            "--shard",
-            "0",
-            "--id",
-            "4",
-            "--client-addr",
-            &c,
-            "--raft-addr",
-            &r,
-            "--http-addr",
-            &h,
-        ],
-    );
+    node_add(&cluster, 4);
     let s = cluster.status(&client, 4, 0).await.expect("node 4 hosts shard 0");
     assert!(s.voters.contains(&4), "node 4 is a voter: {s:?}");
     let log = std::fs::read_to_string(cluster.dir.path().join("logs/mds4.log")).unwrap_or_default();
@@ -132,26 +138,7 @@ async fn a_node_removed_and_added_back_empty_under_its_id_catches_up() {
     mkdir(&client, 1, "while-away").await;
 
     cluster.spawn(back);
-    let n = cluster.node(back);
-    let (c, r, h) = (n.client.to_string(), n.raft.to_string(), n.http.to_string());
-    let id = back.to_string();
-    admin(
-        &cluster,
-        &[
-            "node",
-            "add",
-            "--shard",
-            "0",
-            "--id",
-            &id,
-            "--client-addr",
-            &c,
-            "--raft-addr",
-            &r,
-            "--http-addr",
-            &h,
-        ],
-    );
+    node_add(&cluster, back);
     mkdir(&client, 1, "after").await;
     let (applied, digest) = cluster
         .converged_digest(&client, 0, Duration::from_secs(20))

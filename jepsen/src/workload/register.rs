@@ -239,21 +239,9 @@ pub fn check(history: &[Op], budget: Duration) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::Process;
 
     fn rec(index: u64, p: u64, kind: Kind, f: &str, value: Value) -> Op {
-        Op {
-            index,
-            time: index * 100,
-            process: Process::Client(p),
-            kind,
-            f: f.into(),
-            key: Some("r0".into()),
-            value,
-            error: None,
-            last: false,
-            node: None,
-        }
+        Op::client(index, p, kind, f, "r0", value)
     }
 
     #[test]

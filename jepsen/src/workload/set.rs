@@ -154,20 +154,11 @@ pub fn check(history: &[Op]) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::Process;
 
     fn rec(index: u64, p: u64, kind: Kind, f: &str, value: Value, last: bool) -> Op {
         Op {
-            index,
-            time: index * 100,
-            process: Process::Client(p),
-            kind,
-            f: f.into(),
-            key: Some("s0".into()),
-            value,
-            error: None,
             last,
-            node: None,
+            ..Op::client(index, p, kind, f, "s0", value)
         }
     }
 
