@@ -170,7 +170,8 @@ pub fn nft(ns: &str, args: &[&str]) -> anyhow::Result<()> {
     ip_netns_exec(ns, &full)
 }
 
-fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
+/// Runs `program ARGS`; the error carries the command and its stderr.
+pub fn run<S: AsRef<std::ffi::OsStr>>(program: &str, args: &[S]) -> anyhow::Result<()> {
     let out = Command::new(program)
         .args(args)
         .output()
@@ -178,7 +179,10 @@ fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
     if !out.status.success() {
         bail!(
             "`{program} {}` failed: {}",
-            args.join(" "),
+            args.iter()
+                .map(|a| a.as_ref().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }

@@ -275,20 +275,11 @@ impl Nodes {
 
     /// Runs `mooseng admin ARGS --cluster-dir …` (from the clients' namespace).
     pub fn admin(&self, args: &[&str]) -> anyhow::Result<()> {
-        let out = Command::new(&self.bin)
-            .arg("admin")
-            .args(args)
-            .arg("--cluster-dir")
-            .arg(self.cluster_dir())
-            .output()?;
-        if !out.status.success() {
-            bail!(
-                "mooseng admin {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(())
+        let mut full: Vec<&std::ffi::OsStr> = vec!["admin".as_ref()];
+        full.extend(args.iter().map(std::ffi::OsStr::new));
+        let dir = self.cluster_dir();
+        full.extend(["--cluster-dir".as_ref(), dir.as_os_str()]);
+        crate::netns::run(&self.bin.to_string_lossy(), &full)
     }
 
     /// Sets server `i`'s wall clock `secs` off the real one (takes effect within a second).

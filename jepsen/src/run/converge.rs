@@ -22,6 +22,13 @@ pub(super) async fn converge(
 ) -> Check {
     let started = Instant::now();
     let mut last = Vec::new();
+    let Ok(client) = clients.session() else {
+        return Check {
+            name: "replica convergence".into(),
+            verdict: Verdict::Unknown("no client session could be made".into()),
+            details: Value::Null,
+        };
+    };
     while started.elapsed() < within {
         let crashed = faults.lock().expect("faults lock").nodes.exited();
         if !crashed.is_empty() {
@@ -33,7 +40,6 @@ pub(super) async fn converge(
                 details: json!({"crashed": crashed}),
             };
         }
-        let Ok(client) = clients.session() else { break };
         let mut seen = Vec::new();
         for i in 1..=n {
             let ask = client.admin(Nodes::client_addr(i), AdminRequest::Digest { shard: 0 });
