@@ -13,7 +13,7 @@ use crate::raft::RaftSettings;
 pub struct MdsConfig {
     /// This node's id (its raft id in every shard).
     pub node_id: u64,
-    /// Where the LMDB store and spooled snapshots live.
+    /// Where the LMDB store, the write-ahead log and spooled snapshots live.
     pub data_dir: PathBuf,
     /// The cluster file written by `mooseng admin init`.
     pub cluster_file: PathBuf,
@@ -29,6 +29,8 @@ pub struct MdsConfig {
     pub lmdb_map_size: u64,
     /// Free bytes of the map below which mutations fail with ENOSPC.
     pub lmdb_reserve: u64,
+    /// Size of one write-ahead log segment in bytes.
+    pub wal_segment_size: u64,
     /// Raft tick length.
     pub tick: Duration,
     /// Election timeout in ticks (randomised up to twice this).
@@ -39,6 +41,10 @@ pub struct MdsConfig {
     pub request_timeout: Duration,
     /// Applied log entries kept for slow followers.
     pub log_keep: u64,
+    /// How long applied entries may wait before LMDB commits them while the node is busy.
+    pub lmdb_commit_interval: Duration,
+    /// How long the node may be idle before LMDB commits what it applied.
+    pub lmdb_idle_commit: Duration,
     /// Largest clock offset accepted in peers' stamps.
     pub max_clock_offset: Duration,
     /// Chunkserver liveness and repair timing.
@@ -66,11 +72,14 @@ impl MdsConfig {
             http_addr: any(9423),
             lmdb_map_size: 16 << 30,
             lmdb_reserve: 32 << 20,
+            wal_segment_size: 64 << 20,
             tick: Duration::from_millis(50),
             election_ticks: 6,
             heartbeat_ticks: 2,
             request_timeout: Duration::from_secs(3),
             log_keep: 20_000,
+            lmdb_commit_interval: Duration::from_millis(50),
+            lmdb_idle_commit: Duration::from_millis(1),
             max_clock_offset: Duration::from_millis(500),
             keeper: KeeperSettings::default(),
             session_timeout: Duration::from_secs(30),
@@ -121,6 +130,12 @@ impl MdsConfig {
         if self.log_keep < 2 {
             return fail("log-keep must be at least 2".into());
         }
+        if self.wal_segment_size < 64 << 10 {
+            return fail(format!(
+                "WAL segment size {} is below 64 KiB",
+                self.wal_segment_size
+            ));
+        }
         let addrs = [self.client_addr, self.raft_addr, self.http_addr];
         if addrs[0] == addrs[1] || addrs[0] == addrs[2] || addrs[1] == addrs[2] {
             return fail("client, raft and HTTP addresses must differ".into());
@@ -136,6 +151,8 @@ impl MdsConfig {
             heartbeat_ticks: self.heartbeat_ticks,
             request_timeout: self.request_timeout,
             log_keep: self.log_keep,
+            commit_interval: self.lmdb_commit_interval,
+            idle_commit: self.lmdb_idle_commit,
         }
     }
 }
@@ -167,5 +184,8 @@ mod tests {
         let mut c = base();
         c.lmdb_reserve = c.lmdb_map_size;
         assert!(c.validate().is_err());
+        let mut c = base();
+        c.wal_segment_size = 4096;
+        assert!(c.validate().unwrap_err().0.contains("WAL segment size"));
     }
 }

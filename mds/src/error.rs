@@ -23,6 +23,14 @@ pub enum StoreError {
         /// The decode error.
         reason: String,
     },
+    /// Reading or writing the write-ahead log failed.
+    #[error("write-ahead log {path}: {reason}")]
+    Wal {
+        /// The segment or directory.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// Opening or creating the store failed.
     #[error("open store at {path}: {reason}")]
     Open {

@@ -1,5 +1,6 @@
 //! The MooseNG metadata server: it hosts shards of the namespace, each a raft-rs group whose
-//! state machine is the CRDT metadata model, everything persisted in LMDB.
+//! state machine is the CRDT metadata model; raft logs persisted in a write-ahead log, state
+//! in LMDB.
 //!
 //! | module | what it holds |
 //! |---|---|
@@ -9,7 +10,8 @@
 //! | [`host`] | the raft host thread: ticks, rounds with group commit, apply, snapshots, admin |
 //! | [`raft`] | one shard's raft group, the log entry format, the logger bridge |
 //! | [`fs`] | the file-system state machine: POSIX operations over the CRDT model |
-//! | [`store`] | LMDB: raft log and state, shard records, idempotency table, node records |
+//! | [`wal`] | the write-ahead log of every group's raft log and hard state (RFC 005) |
+//! | [`store`] | LMDB: shard records, applied indexes, idempotency table, node records |
 //! | [`transport`] | node-to-node QUIC: raft batches and snapshot streams |
 //! | [`keeper`] | chunkserver liveness, placement, and the repair loop (replicate, delete) |
 //! | [`sessions`] | client sessions: who was heard when; ending silent clients' sessions |
@@ -19,8 +21,9 @@
 //! | [`error`] | storage errors |
 //! | `bugs` | deliberate bugs for the Jepsen harness's tests (feature `deliberate-bugs` only) |
 //!
-//! Threads: the host thread owns every raft group and the LMDB write path; a tokio runtime
-//! runs the ports; reads run on tokio's blocking pool in LMDB read transactions.
+//! Threads: the host thread owns every raft group, the write-ahead log and the LMDB write
+//! path; a tokio runtime runs the ports; reads run on tokio's blocking pool in LMDB read
+//! transactions; a helper thread zero-fills the next write-ahead log segment.
 
 #[cfg(feature = "deliberate-bugs")]
 pub mod bugs;
@@ -38,6 +41,7 @@ pub mod server;
 pub mod sessions;
 pub mod store;
 pub mod transport;
+pub mod wal;
 
 pub use config::MdsConfig;
 pub use run::{MdsError, run};

@@ -44,8 +44,13 @@ pub struct Metrics {
     pub registry: Registry,
     /// Raft proposals made.
     pub proposals: Counter,
-    /// Duration of one host round's transaction (persist, apply, commit + fsync).
+    /// Duration of one host round's persistence (the write-ahead log append and its fsync).
     pub round_seconds: Histogram,
+    /// Duration of one LMDB commit of applied entries (its fsync included).
+    pub lmdb_commit_seconds: Histogram,
+    /// Committed entries above LMDB's applied index at start, applied again from the
+    /// write-ahead log.
+    pub wal_replayed: Gauge,
     /// Operations served.
     pub operations: Family<OpLabels, Counter>,
     /// Operation latency.
@@ -87,6 +92,8 @@ impl Metrics {
         let mut registry = Registry::with_prefix("mooseng");
         let proposals = Counter::default();
         let round_seconds = latency();
+        let lmdb_commit_seconds = latency();
+        let wal_replayed = Gauge::default();
         let operations = Family::<OpLabels, Counter>::default();
         let operation_seconds = Family::<OpLabels, Histogram>::new_with_constructor(latency);
         let (role, leader, term, commit, applied, apply_lag) = Default::default();
@@ -99,8 +106,18 @@ impl Metrics {
         );
         registry.register(
             "raft_round_seconds",
-            "Duration of one host round: persist, apply and commit (one fsync) for all shards",
+            "Duration of one host round's persistence: the write-ahead log append (one fsync) for all shards",
             round_seconds.clone(),
+        );
+        registry.register(
+            "lmdb_commit_seconds",
+            "Duration of one LMDB commit of applied entries, its fsync included",
+            lmdb_commit_seconds.clone(),
+        );
+        registry.register(
+            "wal_replayed_entries",
+            "Committed entries above LMDB's applied index at start, applied again from the write-ahead log",
+            wal_replayed.clone(),
         );
         registry.register("operations", "Client operations served", operations.clone());
         registry.register(
@@ -164,6 +181,8 @@ impl Metrics {
             registry,
             proposals,
             round_seconds,
+            lmdb_commit_seconds,
+            wal_replayed,
             operations,
             operation_seconds,
             role,

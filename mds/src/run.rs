@@ -85,10 +85,13 @@ pub async fn run(config: MdsConfig, shutdown: impl Future<Output = ()>) -> Resul
         });
     }
     let (host_tx, host_rx) = std::sync::mpsc::channel();
+    shared.connect_host(host_tx.clone());
     let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel();
     let host = Host::open(HostParts {
         node: config.node_id,
         store: store.clone(),
+        wal_dir: config.data_dir.join("wal"),
+        wal_segment_size: config.wal_segment_size,
         settings: config.raft(),
         table: table.clone(),
         nodes,

@@ -55,8 +55,9 @@ fn node_add(cluster: &Cluster, id: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn learner_gets_a_snapshot_is_promoted_and_an_old_node_leaves() {
-    // A short log so that the new node cannot catch up from the log alone.
-    let flags = ["--log-keep", "16"];
+    // A short log so that the new node cannot catch up from the log alone, and write-ahead
+    // log segments small enough to roll over several times.
+    let flags = ["--log-keep", "16", "--wal-segment-size", "65536"];
     let mut cluster = common::start(3, 3, &flags);
     let client = cluster.client();
     cluster.wait_leader(&client, 0, Duration::from_secs(10)).await;
@@ -71,6 +72,18 @@ async fn learner_gets_a_snapshot_is_promoted_and_an_old_node_leaves() {
         };
         client.fs(&root(), op, ReadFrom::Leader).await.expect("create");
     }
+
+    let segments: Vec<u64> = std::fs::read_dir(cluster.node(2).data.join("wal"))
+        .expect("node 2's write-ahead log")
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            u64::from_str_radix(name.strip_suffix(".wal")?, 16).ok()
+        })
+        .collect();
+    assert!(
+        segments.iter().any(|s| *s > 1),
+        "the write-ahead log rolled over to a new segment: {segments:?}"
+    );
 
     cluster.add_node(4, &flags);
     node_add(&cluster, 4);

@@ -110,7 +110,6 @@ pub fn apply_entries(
     }
     g.applied = last;
     store.set_applied(w, shard, last.0, last.1)?;
-    store.set_commit(w, shard, last.0)?;
     Ok(out)
 }
 

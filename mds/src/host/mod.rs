@@ -7,11 +7,13 @@
 //! | [`shared`] | what the host publishes: applied indexes (waitable), status, peers |
 //! | [`round`] | one round: persist, apply, commit, send, answer |
 //! | [`apply`] | applying committed entries to the state machine |
+//! | [`commit`] | the open LMDB transaction applied entries go into, and when it commits |
 //! | [`snapshot`] | building and installing shard snapshots |
 //! | [`admin`] | membership changes and leader transfer |
 
 pub mod admin;
 pub mod apply;
+pub mod commit;
 pub mod round;
 pub mod shared;
 pub mod snapshot;
@@ -37,6 +39,9 @@ use crate::metrics::Metrics;
 use crate::raft::group::Waiter;
 use crate::raft::{Group, LogEntry, RaftSettings};
 use crate::store::Store;
+use crate::wal::Wal;
+use crate::wal::memlog::MemLog;
+use crate::wal::record::Record;
 
 pub use shared::Shared;
 
@@ -100,6 +105,8 @@ pub enum HostMsg {
         /// The answer.
         reply: oneshot::Sender<Result<AdminReply, RpcError>>,
     },
+    /// A reader waits for an applied index: commit the open transaction.
+    Commit,
     /// Hand leadership over and stop.
     Shutdown,
 }
@@ -131,6 +138,12 @@ pub enum Outgoing {
 pub struct Host {
     node: u64,
     store: Store,
+    /// The same store, for the write transaction that stays open across rounds.
+    lmdb: &'static Store,
+    open: Option<commit::OpenTxn>,
+    commit_wanted: bool,
+    busy_at: Instant,
+    wal: Wal,
     settings: RaftSettings,
     groups: BTreeMap<u32, Group>,
     table: ShardTable,
@@ -161,6 +174,10 @@ pub struct HostParts {
     pub node: u64,
     /// The store.
     pub store: Store,
+    /// Where the write-ahead log lives.
+    pub wal_dir: PathBuf,
+    /// Size of one write-ahead log segment.
+    pub wal_segment_size: u64,
     /// Raft timing.
     pub settings: RaftSettings,
     /// The shard table.
@@ -194,6 +211,8 @@ impl Host {
         let HostParts {
             node,
             store,
+            wal_dir,
+            wal_segment_size,
             settings,
             table,
             nodes,
@@ -203,6 +222,7 @@ impl Host {
             metrics,
             max_clock_offset,
         } = parts;
+        let (mut wal, mut logs) = Wal::open(&wal_dir, wal_segment_size)?;
         let mut w = store.write()?;
         if store.shard_table(&w)?.is_none() {
             store.set_shard_table(&mut w, &table)?;
@@ -220,23 +240,44 @@ impl Host {
         }
         let shards = store.hosted_shards(&r)?;
         drop(r);
+        move_legacy_logs(&store, &mut wal, &mut logs, &shards)?;
+        // Everything LMDB committed before this start becomes durable: the log may be
+        // compacted up to the applied indexes from here on.
+        store.sync()?;
         let mut groups = BTreeMap::new();
         for shard in shards {
-            let g = Group::open(node, shard, &store, &settings)?;
+            let log = logs.remove(&shard).unwrap_or_default();
+            let g = Group::open(node, shard, &store, &settings, log)?;
             shared.publish(g.status());
             groups.insert(shard, g);
         }
+        let replayed: u64 = groups
+            .values()
+            .map(|g| g.raw.raft.raft_log.committed.saturating_sub(g.applied.0))
+            .sum();
+        metrics
+            .wal_replayed
+            .set(i64::try_from(replayed).unwrap_or(i64::MAX));
         let floor = groups.values().map(|g| g.applied.1).max().unwrap_or(0);
         let hlc = Hlc::new(NodeId(node), max_clock_offset);
         tracing::info!(
             node,
             shards = groups.len(),
             applied_term = floor,
-            "raft host opened"
+            replayed,
+            "raft host opened; replaying committed entries above LMDB's applied index"
         );
+        // One leaked handle per process: the open transaction borrows the environment for as
+        // long as the host runs.
+        let lmdb: &'static Store = Box::leak(Box::new(store.clone()));
         Ok(Host {
             node,
             store,
+            lmdb,
+            open: None,
+            commit_wanted: false,
+            busy_at: Instant::now(),
+            wal,
             settings,
             groups,
             table,
@@ -265,10 +306,12 @@ impl Host {
             let wait = if self.has_work() {
                 Duration::ZERO
             } else {
-                next_tick.saturating_duration_since(Instant::now())
+                let until = self.commit_deadline().map_or(next_tick, |d| d.min(next_tick));
+                until.saturating_duration_since(Instant::now())
             };
             match self.inbox.recv_timeout(wait) {
                 Ok(msg) => {
+                    self.busy_at = Instant::now();
                     if self.handle(msg) {
                         return self.shutdown();
                     }
@@ -279,7 +322,7 @@ impl Host {
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Disconnected) => return self.stop(),
             }
             if Instant::now() >= next_tick {
                 for g in self.groups.values_mut() {
@@ -293,6 +336,7 @@ impl Host {
                 }
             }
             self.round();
+            self.commit_if_due(Instant::now());
         }
     }
 
@@ -355,6 +399,7 @@ impl Host {
                 }
             }
             HostMsg::Admin { req, reply } => self.admin(req, reply, now),
+            HostMsg::Commit => self.commit_wanted = true,
             HostMsg::Shutdown => return true,
         }
         false
@@ -375,7 +420,7 @@ impl Host {
             return;
         }
         if !self.groups.contains_key(&shard) {
-            match Group::open(self.node, shard, &self.store, &self.settings) {
+            match Group::open(self.node, shard, &self.store, &self.settings, MemLog::default()) {
                 Ok(g) => {
                     tracing::info!(shard, from, "joining shard on first message from its leader");
                     self.groups.insert(shard, g);
@@ -410,6 +455,14 @@ impl Host {
             self.round();
             std::thread::park_timeout(self.settings.tick / 5);
         }
+        self.stop();
+    }
+
+    /// Commits what was applied and fails every waiting request.
+    fn stop(mut self) {
+        if let Err(e) = self.commit() {
+            tracing::error!("final LMDB commit: {e}");
+        }
         for g in self.groups.values_mut() {
             g.fail_all(|shard| RpcError::Unavailable {
                 shard,
@@ -418,6 +471,43 @@ impl Host {
         }
         tracing::info!(node = self.node, "raft host stopped");
     }
+}
+
+/// Moves the raft logs and hard states that LMDB held before the write-ahead log into it (once,
+/// when the write-ahead log is new), then drops them from LMDB.
+fn move_legacy_logs(
+    store: &Store,
+    wal: &mut Wal,
+    logs: &mut BTreeMap<u32, MemLog>,
+    shards: &[u32],
+) -> Result<(), StoreError> {
+    let r = store.read()?;
+    let mut moved = Record::default();
+    for shard in shards {
+        if logs.contains_key(shard) {
+            continue;
+        }
+        if let Some(log) = store.legacy_log(&r, *shard)? {
+            moved.groups.push(log.base(*shard));
+            logs.insert(*shard, log);
+        }
+    }
+    let legacy = !store.log.is_empty(&r)?;
+    drop(r);
+    if !moved.groups.is_empty() {
+        tracing::info!(
+            shards = moved.groups.len(),
+            "moving raft logs from LMDB into the write-ahead log"
+        );
+        let all = Record::base(logs.iter().map(|(s, l)| l.base(*s)).collect());
+        wal.append(&moved, true, || all)?;
+    }
+    if legacy || !moved.groups.is_empty() {
+        let mut w = store.write()?;
+        store.drop_legacy_logs(&mut w)?;
+        w.commit()?;
+    }
+    Ok(())
 }
 
 fn reject(waiter: Waiter, e: RpcError) -> bool {

@@ -1,16 +1,20 @@
-//! One host round: every group's ready state persisted and applied in one LMDB write
-//! transaction (group commit), then messages sent and waiters answered.
+//! One host round: every group's ready state persisted in one write-ahead log append (group
+//! commit: one `fdatasync` for all), committed entries applied to the open LMDB transaction
+//! ([`super::commit`]), messages sent and waiters answered.
 //!
 //! Order within a round, per raft-rs's contract:
 //! 1. take each ready group's `Ready`; send its leader messages at once (appends may go out
 //!    before the leader's own write);
-//! 2. in one transaction: install snapshots, append entries, store hard states, apply
-//!    committed entries (each group in a nested transaction, so a group that hits a storage
-//!    error is undone and stopped alone), compact logs;
-//! 3. commit (the fsync);
-//! 4. only then send the persisted messages (votes, append responses), advance raft and
-//!    publish applied indexes. Waiters of applied entries are answered just before the commit:
-//!    those entries are committed on a majority already, so the answer cannot change.
+//! 2. install snapshots in LMDB, then commit and sync it (the log restarts after a snapshot
+//!    only once the snapshot is durable);
+//! 3. append the round's entries and hard states to the write-ahead log; `fdatasync` it unless
+//!    only commit indexes changed (those are recomputed after a crash); update the in-memory
+//!    logs;
+//! 4. only then send the persisted messages (votes, append responses) and advance raft;
+//! 5. apply the committed entries (each group in a nested transaction, so a group that hits a
+//!    storage error is undone and stopped alone) and answer their waiters: those entries are
+//!    durable on a majority, so the answer cannot change. Readers see the effects once the
+//!    transaction commits; applied indexes are published from the commit.
 
 use std::time::Instant;
 
@@ -18,8 +22,12 @@ use raft::Ready;
 use raft::eraftpb::{Message, MessageType};
 
 use crate::error::StoreError;
-use crate::host::apply::{Applied, apply_entries};
+use crate::host::apply::apply_entries;
+use crate::host::commit::open_txn;
 use crate::host::{Host, Outgoing};
+use crate::raft::Group;
+use crate::wal::memlog::encode;
+use crate::wal::record::{GroupDelta, Record};
 
 impl Host {
     /// Runs one round over every group with work.
@@ -39,6 +47,7 @@ impl Host {
             self.settle(now);
             return;
         }
+        self.busy_at = now;
         for (shard, rd) in &mut work {
             if let Some(rd) = rd {
                 send(&self.out, *shard, rd.take_messages());
@@ -46,19 +55,15 @@ impl Host {
         }
 
         let started = Instant::now();
-        let committed = self.persist(&mut work);
+        let persisted = self.persist(&mut work);
         self.metrics
             .round_seconds
             .observe(started.elapsed().as_secs_f64());
-        if let Err(e) = committed {
-            tracing::error!("round commit failed, stopping the shards of this round: {e}");
+        if let Err(e) = persisted {
+            tracing::error!("round persistence failed, stopping the shards of this round: {e}");
             for (shard, _) in &work {
                 if let Some(g) = self.groups.get_mut(shard) {
-                    g.failed = Some(e.to_string());
-                    g.fail_all(|shard| proto::RpcError::Unavailable {
-                        shard,
-                        reason: format!("storage: {e}"),
-                    });
+                    g.fail(&e);
                 }
             }
             return;
@@ -74,6 +79,7 @@ impl Host {
             if let Some(mut rd) = rd {
                 send(&self.out, shard, rd.take_persisted_messages());
                 g.on_read_states(rd.take_read_states());
+                g.pending_apply.extend(rd.take_committed_entries());
                 let mut light = g.raw.advance_append(rd);
                 send(&self.out, shard, light.take_messages());
                 g.pending_apply.extend(light.take_committed_entries());
@@ -82,94 +88,143 @@ impl Host {
                     fake_follower_acks(&mut g.raw);
                 }
             }
+        }
+        self.apply_committed();
+        for g in self.groups.values_mut() {
             g.raw.advance_apply_to(g.applied.0);
-        }
-        let notes: Vec<_> = self
-            .groups
-            .values_mut()
-            .flat_map(|g| std::mem::take(&mut g.notes))
-            .collect();
-        if !notes.is_empty() {
-            self.shared.record_changes(notes);
-        }
-        if self
-            .groups
-            .values_mut()
-            .any(|g| std::mem::take(&mut g.conf_changed))
-        {
-            self.publish_nodes();
         }
         self.settle(now);
     }
 
-    /// Step 2 and 3: one transaction for every group's persistence and application.
+    /// Steps 2 and 3: snapshots into LMDB, entries and hard states into the write-ahead log.
     fn persist(&mut self, work: &mut [(u32, Option<Ready>)]) -> Result<(), StoreError> {
-        let mut applied: Vec<Applied> = Vec::new();
-        let store = self.store.clone();
-        let mut w = store.write()?;
-        for (shard, rd) in work.iter_mut() {
-            let shard = *shard;
-            let Some(g) = self.groups.get_mut(&shard) else {
+        if self.install_snapshots(work)? {
+            self.commit()?;
+            self.store.sync()?;
+        }
+        let (record, sync) = wal_record(&self.groups, work);
+        if !record.groups.is_empty() {
+            let groups = &self.groups;
+            self.wal.append(&record, sync, || {
+                Record::base(groups.iter().map(|(s, g)| g.log().base(*s)).collect())
+            })?;
+        }
+        for (shard, rd) in work.iter() {
+            let Some(g) = self.groups.get_mut(shard).filter(|g| g.failed.is_none()) else {
                 continue;
             };
-            let snapshot_file = self.snapshots.remove(&shard);
-            let compact = self.compact.remove(&shard);
-            let mut nested = store.nested(&mut w)?;
-            let result = (|| {
-                if let Some(rd) = rd.as_mut() {
-                    if !rd.snapshot().is_empty() {
-                        let meta = rd.snapshot().get_metadata().clone();
-                        let file = snapshot_file.as_deref().ok_or_else(|| StoreError::Corrupt {
-                            what: "snapshot",
-                            reason: format!("no records received for snapshot at index {}", meta.index),
-                        })?;
-                        store.install_snapshot(&mut nested, shard, &meta, file)?;
-                        g.applied = (meta.index, meta.term);
-                        g.pending_apply.clear();
-                    }
-                    store.append(&mut nested, shard, rd.entries())?;
-                    if let Some(hs) = rd.hs() {
-                        store.set_hard_state(&mut nested, shard, hs)?;
-                    }
+            let log = g.raw.mut_store().log_mut();
+            if let Some(rd) = rd {
+                if !rd.snapshot().is_empty() {
+                    let meta = rd.snapshot().get_metadata();
+                    log.reset(meta.index, meta.term);
                 }
-                let mut entries = std::mem::take(&mut g.pending_apply);
-                if let Some(rd) = rd.as_mut() {
-                    entries.extend(rd.take_committed_entries());
+                log.append(*shard, rd.entries().clone())
+                    .map_err(|e| StoreError::Corrupt {
+                        what: "raft log",
+                        reason: e.to_string(),
+                    })?;
+                if let Some(hs) = rd.hs() {
+                    log.set_hard_state(hs.clone());
                 }
-                entries.retain(|e| e.index > g.applied.0);
-                let results = apply_entries(&store, &mut nested, g, &self.table, entries)?;
-                if let Some((index, term)) = compact.filter(|(i, _)| *i <= g.applied.0) {
-                    store.compact(&mut nested, shard, index, term)?;
-                }
-                Ok::<_, StoreError>(results)
-            })();
-            if let Some(file) = snapshot_file {
-                let _ = std::fs::remove_file(file);
             }
+            if let Some((index, _)) = self.compact.remove(shard) {
+                log.compact(index);
+            }
+        }
+        Ok(())
+    }
+
+    /// Installs every ready snapshot in the open transaction. Returns whether there was one.
+    fn install_snapshots(&mut self, work: &[(u32, Option<Ready>)]) -> Result<bool, StoreError> {
+        let mut installed = false;
+        for (shard, rd) in work {
+            let Some(rd) = rd.as_ref().filter(|rd| !rd.snapshot().is_empty()) else {
+                continue;
+            };
+            let meta = rd.snapshot().get_metadata().clone();
+            let file = self.snapshots.remove(shard);
+            let store = self.lmdb;
+            let txn = open_txn(&mut self.open, store)?;
+            let result = match file.as_deref() {
+                None => Err(StoreError::Corrupt {
+                    what: "snapshot",
+                    reason: format!("no records received for snapshot at index {}", meta.index),
+                }),
+                Some(path) => store.nested(txn).and_then(|mut nested| {
+                    store.install_snapshot(&mut nested, *shard, &meta, path)?;
+                    Ok(nested.commit()?)
+                }),
+            };
+            if let Some(path) = file {
+                let _ = std::fs::remove_file(path);
+            }
+            let Some(g) = self.groups.get_mut(shard) else {
+                continue;
+            };
             match result {
-                Ok(results) => {
-                    nested.commit()?;
-                    applied.extend(results);
+                Ok(()) => {
+                    g.applied = (meta.index, meta.term);
+                    g.pending_apply.clear();
+                    installed = true;
                 }
+                Err(e) => g.fail(&e),
+            }
+        }
+        Ok(installed)
+    }
+
+    /// Step 5: every group's committed entries, into the open transaction.
+    fn apply_committed(&mut self) {
+        if self.groups.values().all(|g| g.pending_apply.is_empty()) {
+            return;
+        }
+        let store = self.lmdb;
+        let txn = match open_txn(&mut self.open, store) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!("open an LMDB write transaction: {e}");
+                for g in self.groups.values_mut() {
+                    g.fail(&e);
+                }
+                return;
+            }
+        };
+        let mut answers = Vec::new();
+        for g in self.groups.values_mut() {
+            let mut entries = std::mem::take(&mut g.pending_apply);
+            entries.retain(|e| e.index > g.applied.0);
+            if entries.is_empty() || g.failed.is_some() {
+                continue;
+            }
+            let result = store.nested(txn).and_then(|mut nested| {
+                let applied_before = g.applied;
+                match apply_entries(store, &mut nested, g, &self.table, entries) {
+                    Ok(applied) => {
+                        nested.commit()?;
+                        Ok(applied)
+                    }
+                    Err(e) => {
+                        nested.abort();
+                        g.applied = applied_before;
+                        Err(e)
+                    }
+                }
+            });
+            match result {
+                Ok(applied) => answers.extend(applied),
                 Err(e) => {
-                    nested.abort();
-                    tracing::error!(shard, "storage error, stopping the shard on this node: {e}");
-                    g.failed = Some(e.to_string());
-                    g.fail_all(|shard| proto::RpcError::Unavailable {
-                        shard,
-                        reason: format!("storage: {e}"),
-                    });
+                    tracing::error!(
+                        shard = g.shard,
+                        "storage error, stopping the shard on this node: {e}"
+                    );
+                    g.fail(&e);
                 }
             }
         }
-        // The applied entries are committed on a majority already, so their answers are final:
-        // send them before this transaction's fsync rather than after it. Readers still see
-        // the effects only once it commits (applied indexes are published after the round).
-        for a in applied {
+        for a in answers {
             a.answer();
         }
-        w.commit()?;
-        Ok(())
     }
 
     /// After a round: publish status, answer reads, expire requests, plan compactions, and
@@ -181,8 +236,11 @@ impl Host {
             if g.failed.is_none() && !g.removed {
                 let first = g.raw.raft.raft_log.first_index();
                 if g.applied.0 >= first + self.settings.log_keep {
-                    let index = g.applied.0 - self.settings.log_keep / 2;
-                    if let Ok(term) = g.raw.raft.raft_log.term(index) {
+                    // Never past what LMDB holds durably: the log must replay the rest.
+                    let index = (g.applied.0 - self.settings.log_keep / 2).min(g.synced_applied());
+                    if index >= first
+                        && let Ok(term) = g.raw.raft.raft_log.term(index)
+                    {
                         self.compact.insert(g.shard, (index, term));
                     }
                 }
@@ -224,6 +282,43 @@ fn fake_follower_acks<S: raft::Storage>(raw: &mut raft::RawNode<S>) {
         m.index = last;
         let _ = raw.step(m);
     }
+}
+
+/// Step 3's record: every group's new entries, hard state and snapshot; and whether it must
+/// be synced (anything but commit indexes changed).
+fn wal_record(
+    groups: &std::collections::BTreeMap<u32, Group>,
+    work: &[(u32, Option<Ready>)],
+) -> (Record, bool) {
+    let mut record = Record::default();
+    let mut sync = false;
+    for (shard, rd) in work {
+        let (Some(rd), Some(g)) = (rd, groups.get(shard)) else {
+            continue;
+        };
+        if g.failed.is_some() {
+            continue;
+        }
+        let mut d = GroupDelta {
+            shard: *shard,
+            ..Default::default()
+        };
+        if !rd.snapshot().is_empty() {
+            let meta = rd.snapshot().get_metadata();
+            d.reset = Some((meta.index, meta.term));
+        }
+        d.entries = rd.entries().iter().map(encode).collect();
+        if let Some(hs) = rd.hs() {
+            let old = g.log().hard_state();
+            sync |= hs.term != old.term || hs.vote != old.vote;
+            d.hard_state = Some(encode(hs));
+        }
+        sync |= d.reset.is_some() || !d.entries.is_empty();
+        if d.reset.is_some() || !d.entries.is_empty() || d.hard_state.is_some() {
+            record.groups.push(d);
+        }
+    }
+    (record, sync)
 }
 
 fn send(out: &tokio::sync::mpsc::UnboundedSender<Outgoing>, shard: u32, msgs: Vec<Message>) {

@@ -2,6 +2,7 @@
 //! raft status, and the peers it knows.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -16,6 +17,8 @@ pub struct Shared {
     nodes: RwLock<HashMap<u64, NodeInfo>>,
     changes: std::sync::Mutex<ChangeLog>,
     changed: watch::Sender<u64>,
+    host: std::sync::Mutex<Option<std::sync::mpsc::Sender<super::HostMsg>>>,
+    nudged: AtomicBool,
 }
 
 impl Default for Shared {
@@ -25,6 +28,8 @@ impl Default for Shared {
             nodes: RwLock::default(),
             changes: std::sync::Mutex::new(ChangeLog::default()),
             changed: watch::channel(1).0,
+            host: std::sync::Mutex::new(None),
+            nudged: AtomicBool::new(false),
         }
     }
 }
@@ -115,6 +120,31 @@ impl Shared {
             .map(|s| s.status.clone())
     }
 
+    /// Lets readers that wait ask the host to commit what it applied (see
+    /// [`super::commit`]).
+    pub fn connect_host(&self, host: std::sync::mpsc::Sender<super::HostMsg>) {
+        *self.host.lock().unwrap_or_else(|e| e.into_inner()) = Some(host);
+    }
+
+    /// Whether a reader waits for an applied index (the host then commits at once).
+    pub fn readers_waiting(&self) -> bool {
+        self.nudged.swap(false, Ordering::AcqRel)
+            || self
+                .shards
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .any(|s| s.applied.receiver_count() > 0)
+    }
+
+    fn nudge(&self) {
+        if !self.nudged.swap(true, Ordering::AcqRel)
+            && let Some(host) = &*self.host.lock().unwrap_or_else(|e| e.into_inner())
+        {
+            let _ = host.send(super::HostMsg::Commit);
+        }
+    }
+
     /// Waits until `shard` has applied `index`, for at most `timeout`.
     pub async fn wait_applied(&self, shard: u32, index: u64, timeout: Duration) -> Result<u64, RpcError> {
         let mut rx = {
@@ -125,6 +155,9 @@ impl Shared {
                 .applied
                 .subscribe()
         };
+        if *rx.borrow() < index {
+            self.nudge();
+        }
         let reached = tokio::time::timeout(timeout, rx.wait_for(|a| *a >= index))
             .await
             .map(|r| r.map(|a| *a));

@@ -11,7 +11,9 @@ use raft::{RawNode, ReadOnlyOption, StateRole};
 use tokio::sync::oneshot;
 
 use crate::error::StoreError;
-use crate::store::{GroupStorage, Store};
+use crate::raft::storage::GroupStorage;
+use crate::store::Store;
+use crate::wal::memlog::MemLog;
 
 /// Raft timing and sizing for every group of a node.
 #[derive(Debug, Clone)]
@@ -26,6 +28,10 @@ pub struct RaftSettings {
     pub request_timeout: Duration,
     /// Applied entries kept in the log for slow followers before compaction.
     pub log_keep: u64,
+    /// How long applied entries may wait in the open LMDB transaction while the host is busy.
+    pub commit_interval: Duration,
+    /// How long the host may be idle before it commits the open LMDB transaction.
+    pub idle_commit: Duration,
 }
 
 /// The answer a file-system proposal waits for: the reply and the index it was applied at.
@@ -85,6 +91,9 @@ pub struct Group {
     pub notes: Vec<crate::host::shared::Note>,
     /// Applied index and its term.
     pub applied: (u64, u64),
+    /// The applied index of the last LMDB commit (what readers see), and of the one before:
+    /// LMDB syncs its meta page with the next commit, so only the latter is surely on disk.
+    lmdb_commits: (u64, u64),
     next_id: u64,
     proposals: HashMap<u64, Pending>,
     reads: HashMap<u64, PendingRead>,
@@ -102,11 +111,19 @@ impl std::fmt::Debug for Group {
 }
 
 impl Group {
-    /// Opens the group of `shard` on node `node` from its stored state.
-    pub fn open(node: u64, shard: u32, store: &Store, settings: &RaftSettings) -> Result<Group, StoreError> {
+    /// Opens the group of `shard` on node `node` from its log (as the write-ahead log holds
+    /// it) and its state in LMDB. Entries above LMDB's applied index are applied again.
+    pub fn open(
+        node: u64,
+        shard: u32,
+        store: &Store,
+        settings: &RaftSettings,
+        log: MemLog,
+    ) -> Result<Group, StoreError> {
         let r = store.read()?;
         let applied = store.applied(&r, shard)?;
         drop(r);
+        let log = reconcile(shard, log, applied)?;
         let cfg = raft::Config {
             id: node,
             election_tick: settings.election_ticks,
@@ -125,7 +142,7 @@ impl Group {
             .and_then(|()| {
                 RawNode::new(
                     &cfg,
-                    GroupStorage::new(store.clone(), shard),
+                    GroupStorage::new(store.clone(), shard, log),
                     &super::logger::logger(),
                 )
             })
@@ -142,12 +159,37 @@ impl Group {
             conf_changed: false,
             notes: Vec::new(),
             applied,
+            lmdb_commits: (applied.0, applied.0),
             next_id: 1,
             proposals: HashMap::new(),
             reads: HashMap::new(),
             seen: (StateRole::Follower, 0),
             timeout: settings.request_timeout,
         })
+    }
+
+    /// Stops the group after a storage error: it never advances again in this process.
+    pub fn fail(&mut self, e: &StoreError) {
+        self.failed = Some(e.to_string());
+        self.fail_all(|shard| RpcError::Unavailable {
+            shard,
+            reason: format!("storage: {e}"),
+        });
+    }
+
+    /// Records that LMDB committed everything applied so far.
+    pub fn on_lmdb_commit(&mut self) {
+        self.lmdb_commits = (self.applied.0, self.lmdb_commits.0);
+    }
+
+    /// The applied index LMDB surely holds on disk: the log may be compacted up to it.
+    pub fn synced_applied(&self) -> u64 {
+        self.lmdb_commits.1
+    }
+
+    /// The persisted log.
+    pub fn log(&self) -> &MemLog {
+        self.raw.store().log()
     }
 
     /// Whether this replica leads the group.
@@ -404,10 +446,40 @@ impl Group {
             term: raft.term,
             leader: raft.leader_id,
             commit: raft.raft_log.committed,
-            applied: self.applied.0,
+            applied: self.lmdb_commits.0,
             voters,
             learners,
             matched,
         }
     }
+}
+
+/// Fits a group's log to its state machine in LMDB, which is at `applied`:
+/// - a log ending below `applied`, or holding another term there, is from before a snapshot
+///   that LMDB installed and synced: the log restarts after `applied`;
+/// - a log starting above `applied + 1` cannot replay what LMDB lacks: an error;
+/// - the commit index is at least `applied` (applied entries are committed).
+fn reconcile(shard: u32, mut log: MemLog, applied: (u64, u64)) -> Result<MemLog, StoreError> {
+    if applied.0 < log.snap().0 {
+        return Err(StoreError::Corrupt {
+            what: "write-ahead log",
+            reason: format!(
+                "shard {shard}: the log starts after {} but the state is applied only to {}",
+                log.snap().0,
+                applied.0
+            ),
+        });
+    }
+    if log.term(applied.0) != Some(applied.1) {
+        tracing::info!(
+            shard,
+            index = applied.0,
+            "the log restarts at the installed snapshot"
+        );
+        log.reset(applied.0, applied.1);
+    }
+    let mut hs = log.hard_state().clone();
+    hs.commit = hs.commit.clamp(applied.0, log.last_index());
+    log.set_hard_state(hs);
+    Ok(log)
 }

@@ -5,13 +5,15 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`keys`] | key layouts |
-//! | [`raftlog`] | raft log, hard state, conf state, snapshot metadata, applied index; [`GroupStorage`] implements `raft::Storage` |
+//! | [`raftlog`] | conf state and applied index of every shard (the log is in [`crate::wal`]) |
 //! | [`shard`] | [`ShardView`]: the state machine's reads over a transaction, and writing its effects |
 //! | [`sessions`] | the idempotency table: first answers of mutations by (client, seq) |
 //! | [`cluster`] | node-wide records: the shard table and the known metadata servers |
 //!
-//! One write transaction per host round carries every shard's log appends and applied
-//! effects: one fsync for all (group commit). Reads run in read transactions on any thread.
+//! One write transaction per host round carries every shard's applied effects; the raft log
+//! is in the write-ahead log, so LMDB commits without syncing its meta page
+//! (`MDB_NOMETASYNC`): a power loss may undo the last commit, which the write-ahead log
+//! replays. Reads run in read transactions on any thread.
 
 pub mod chunks;
 pub mod cluster;
@@ -27,7 +29,6 @@ use heed::{Database, Env, EnvOpenOptions, RoTxn, RwTxn, WithoutTls};
 
 use crate::error::StoreError;
 
-pub use raftlog::GroupStorage;
 pub use shard::ShardView;
 
 /// A raw LMDB table.
@@ -40,7 +41,8 @@ pub struct Store {
     path: PathBuf,
     reserve: u64,
     usage_cache: std::sync::Arc<std::sync::Mutex<Option<(std::time::Instant, Usage)>>>,
-    /// Raft log entries: `shard, index` → protobuf `Entry`.
+    /// Raft log entries as LMDB held them before the write-ahead log: `shard, index` →
+    /// protobuf `Entry`; emptied at start once moved.
     pub log: Table,
     /// Raft metadata: `shard, tag` → hard state, conf state, snapshot metadata, applied.
     pub raft: Table,
@@ -103,6 +105,12 @@ impl Store {
             usize::try_from(map_size).map_err(|_| open_err(format!("map size {map_size} too large")))?;
         let mut opts = EnvOpenOptions::new().read_txn_without_tls();
         opts.map_size(map).max_dbs(16).max_readers(512);
+        // SAFETY: NO_META_SYNC keeps LMDB consistent (a power loss may undo the last commit);
+        // the write-ahead log holds every entry the undone commit applied.
+        #[allow(unsafe_code)]
+        unsafe {
+            opts.flags(heed::EnvFlags::NO_META_SYNC);
+        }
         // SAFETY: the environment is opened once per process and path (the data directory is
         // locked by the node), and no file of it is modified outside LMDB's locking protocol.
         #[allow(unsafe_code)]
@@ -147,6 +155,11 @@ impl Store {
     /// A transaction nested in `parent`: aborting it undoes only its own writes.
     pub fn nested<'p>(&'p self, parent: &'p mut RwTxn) -> Result<RwTxn<'p>, StoreError> {
         Ok(self.env.nested_write_txn(parent)?)
+    }
+
+    /// Makes every commit so far durable, the last one's meta page included.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        Ok(self.env.force_sync()?)
     }
 
     /// How full the map is.

@@ -40,6 +40,9 @@ pub struct MdsArgs {
     /// Free map bytes below which writes fail with ENOSPC (default 32 MiB).
     #[arg(long, env = "MOOSENG_LMDB_RESERVE")]
     pub lmdb_reserve: Option<u64>,
+    /// Size of one write-ahead log segment in bytes (default 64 MiB).
+    #[arg(long, env = "MOOSENG_WAL_SEGMENT_SIZE")]
+    pub wal_segment_size: Option<u64>,
     /// Raft tick in milliseconds (default 50).
     #[arg(long, env = "MOOSENG_TICK_MS")]
     pub tick_ms: Option<u64>,
@@ -52,6 +55,13 @@ pub struct MdsArgs {
     /// Request timeout in milliseconds (default 3000).
     #[arg(long, env = "MOOSENG_REQUEST_TIMEOUT_MS")]
     pub request_timeout_ms: Option<u64>,
+    /// Milliseconds applied entries may wait before LMDB commits them while the server is busy
+    /// (default 50; they are in the write-ahead log already).
+    #[arg(long, env = "MOOSENG_LMDB_COMMIT_INTERVAL_MS")]
+    pub lmdb_commit_interval_ms: Option<u64>,
+    /// Milliseconds the server may be idle before LMDB commits what it applied (default 1).
+    #[arg(long, env = "MOOSENG_LMDB_IDLE_COMMIT_MS")]
+    pub lmdb_idle_commit_ms: Option<u64>,
     /// Applied log entries kept for slow followers (default 20000).
     #[arg(long, env = "MOOSENG_LOG_KEEP")]
     pub log_keep: Option<u64>,
@@ -77,11 +87,14 @@ struct FileArgs {
     http_addr: Option<SocketAddr>,
     lmdb_map_size: Option<u64>,
     lmdb_reserve: Option<u64>,
+    wal_segment_size: Option<u64>,
     tick_ms: Option<u64>,
     election_ticks: Option<usize>,
     heartbeat_ticks: Option<usize>,
     request_timeout_ms: Option<u64>,
     log_keep: Option<u64>,
+    lmdb_commit_interval_ms: Option<u64>,
+    lmdb_idle_commit_ms: Option<u64>,
     session_timeout_ms: Option<u64>,
     chunkserver_dead_after_ms: Option<u64>,
 }
@@ -129,6 +142,7 @@ impl MdsArgs {
         }
         c.lmdb_map_size = pick!(lmdb_map_size).unwrap_or(c.lmdb_map_size);
         c.lmdb_reserve = pick!(lmdb_reserve).unwrap_or(c.lmdb_reserve);
+        c.wal_segment_size = pick!(wal_segment_size).unwrap_or(c.wal_segment_size);
         c.tick = pick!(tick_ms).map(Duration::from_millis).unwrap_or(c.tick);
         c.election_ticks = pick!(election_ticks).unwrap_or(c.election_ticks);
         c.heartbeat_ticks = pick!(heartbeat_ticks).unwrap_or(c.heartbeat_ticks);
@@ -136,6 +150,12 @@ impl MdsArgs {
             .map(Duration::from_millis)
             .unwrap_or(c.request_timeout);
         c.log_keep = pick!(log_keep).unwrap_or(c.log_keep);
+        c.lmdb_commit_interval = pick!(lmdb_commit_interval_ms)
+            .map(Duration::from_millis)
+            .unwrap_or(c.lmdb_commit_interval);
+        c.lmdb_idle_commit = pick!(lmdb_idle_commit_ms)
+            .map(Duration::from_millis)
+            .unwrap_or(c.lmdb_idle_commit);
         c.session_timeout = pick!(session_timeout_ms)
             .map(Duration::from_millis)
             .unwrap_or(c.session_timeout);
