@@ -53,16 +53,19 @@ fn node_add(cluster: &Cluster, id: u64) {
     );
 }
 
+/// Files created before the membership change.
+const FILES: usize = 300;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn learner_gets_a_snapshot_is_promoted_and_an_old_node_leaves() {
     // A short log so that the new node cannot catch up from the log alone, and write-ahead
-    // log segments small enough to roll over several times.
+    // log segments small enough to roll over several times (80 creates fill about one).
     let flags = ["--log-keep", "16", "--wal-segment-size", "65536"];
     let mut cluster = common::start(3, 3, &flags);
     let client = cluster.client();
     cluster.wait_leader(&client, 0, Duration::from_secs(10)).await;
     let dir = mkdir(&client, 1, "before").await.ino;
-    for i in 0..80 {
+    for i in 0..FILES {
         let op = FsOp::MkNod {
             parent: dir,
             name: format!("f{i}").into(),
@@ -124,7 +127,7 @@ async fn learner_gets_a_snapshot_is_promoted_and_an_old_node_leaves() {
     let names = list(&client, dir).await;
     assert_eq!(
         names.len(),
-        80,
+        FILES,
         "every file created before the change is still there"
     );
     client.close().await;
