@@ -315,6 +315,20 @@ impl Server {
             }
             ReadMode::Session(token) => token.index,
         };
+        // Applied here but not yet committed to LMDB (a read right after a write): the host
+        // answers from its open transaction rather than make the reader wait for the commit.
+        if self.shared.status(shard).is_some_and(|s| s.applied < wanted) {
+            let (reply, rx) = oneshot::channel();
+            let msg = HostMsg::Read {
+                shard,
+                wanted,
+                req: Box::new(r.clone()),
+                reply,
+            };
+            if let Ok(Some((result, token))) = self.ask(msg, rx, shard).await {
+                return ClientResponse { result, token };
+            }
+        }
         let wait = if matches!(r.read, ReadMode::Linearizable) {
             self.timeout
         } else {
@@ -341,24 +355,35 @@ impl Server {
         }
     }
 
-    fn read_now(
-        &self,
-        shard: u32,
-        r: &ClientRequest,
-    ) -> Result<(Result<proto::FsReply, RpcError>, SessionToken), StoreError> {
+    fn read_now(&self, shard: u32, r: &ClientRequest) -> Result<ReadAnswer, StoreError> {
         let t = self.store.read()?;
-        if !self.store.has_group(&t, shard)? {
-            return Ok((Err(RpcError::UnknownShard(shard)), SessionToken::default()));
-        }
-        let (index, _) = self.store.applied(&t, shard)?;
-        let view = ShardView::new(&self.store, &t, shard);
-        let ctx = ShardCtx {
-            shard: ShardId(shard),
-            table: &self.table,
-        };
-        let reply = fs::read(&view, ctx, r.client, &r.cred, &r.op)?;
-        Ok((reply.map_err(RpcError::Fs), SessionToken { index }))
+        read_in(&self.store, &t, &self.table, shard, r)
     }
+}
+
+/// A read's reply and the applied index it was read at.
+pub type ReadAnswer = (Result<proto::FsReply, RpcError>, SessionToken);
+
+/// Serves read `r` of `shard` from transaction `t` (a read transaction, or the host's open
+/// write transaction, which holds what is applied but not yet committed).
+pub fn read_in(
+    store: &Store,
+    t: &heed::RoTxn<'_, heed::WithoutTls>,
+    table: &ShardTable,
+    shard: u32,
+    r: &ClientRequest,
+) -> Result<ReadAnswer, StoreError> {
+    if !store.has_group(t, shard)? {
+        return Ok((Err(RpcError::UnknownShard(shard)), SessionToken::default()));
+    }
+    let (index, _) = store.applied(t, shard)?;
+    let view = ShardView::new(store, t, shard);
+    let ctx = ShardCtx {
+        shard: ShardId(shard),
+        table,
+    };
+    let reply = fs::read(&view, ctx, r.client, &r.cred, &r.op)?;
+    Ok((reply.map_err(RpcError::Fs), SessionToken { index }))
 }
 
 /// Blake3 over every state record of `shard` (not the raft log), read in one transaction.

@@ -68,6 +68,27 @@ impl Host {
         }
     }
 
+    /// Serves read `req` of `shard` from the open transaction if this node applied `wanted`
+    /// there; `None` otherwise (the reader then waits for a commit).
+    pub(crate) fn read_applied(
+        &mut self,
+        shard: u32,
+        wanted: u64,
+        req: &proto::ClientRequest,
+    ) -> Option<crate::server::ReadAnswer> {
+        if self.groups.get(&shard)?.applied.0 < wanted {
+            return None;
+        }
+        let open = self.open.as_ref()?;
+        match crate::server::read_in(self.lmdb, &open.txn, &self.table, shard, req) {
+            Ok(answer) => Some(answer),
+            Err(e) => {
+                tracing::error!(shard, "read from the open transaction: {e}");
+                None
+            }
+        }
+    }
+
     /// Commits the open transaction (if any), then publishes what it made visible.
     pub(crate) fn commit(&mut self) -> Result<(), StoreError> {
         self.commit_wanted = false;

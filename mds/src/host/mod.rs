@@ -107,6 +107,18 @@ pub enum HostMsg {
     },
     /// A reader waits for an applied index: commit the open transaction.
     Commit,
+    /// Serve a read that needs entries applied here but not yet committed to LMDB, from the
+    /// open transaction; `None` if `wanted` is not applied here yet.
+    Read {
+        /// The shard.
+        shard: u32,
+        /// The applied index the read needs.
+        wanted: u64,
+        /// The read.
+        req: Box<proto::ClientRequest>,
+        /// The answer.
+        reply: oneshot::Sender<Result<Option<crate::server::ReadAnswer>, RpcError>>,
+    },
     /// Hand leadership over and stop.
     Shutdown,
 }
@@ -400,6 +412,14 @@ impl Host {
             }
             HostMsg::Admin { req, reply } => self.admin(req, reply, now),
             HostMsg::Commit => self.commit_wanted = true,
+            HostMsg::Read {
+                shard,
+                wanted,
+                req,
+                reply,
+            } => {
+                let _ = reply.send(Ok(self.read_applied(shard, wanted, &req)));
+            }
             HostMsg::Shutdown => return true,
         }
         false
