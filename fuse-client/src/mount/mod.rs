@@ -73,6 +73,31 @@ pub enum MountError {
     Session(std::io::Error),
 }
 
+/// How long a mount waits at start for a metadata server to answer: a cluster may be starting
+/// with its clients (a compose lab, a test harness).
+const CONNECT_WAIT: Duration = Duration::from_secs(30);
+
+/// Fetches the topology, retrying while no metadata server answers, for up to
+/// [`CONNECT_WAIT`].
+async fn first_contact(mds: &MdsClient) -> Result<(), MountError> {
+    let started = std::time::Instant::now();
+    let mut told = false;
+    loop {
+        match mds.topology().await {
+            Ok(_) => return Ok(()),
+            Err(e) if started.elapsed() < CONNECT_WAIT => {
+                if !std::mem::replace(&mut told, true) {
+                    tracing::warn!(
+                        "no metadata server answers yet ({e}); retrying for up to {CONNECT_WAIT:?}"
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(MountError::Connect(e)),
+        }
+    }
+}
+
 /// Mounts the file system `config` describes, serves it until `shutdown` completes or the
 /// kernel unmounts it, then lands buffered writes and unmounts cleanly.
 pub async fn run(config: MountConfig, shutdown: impl Future<Output = ()>) -> Result<(), MountError> {
@@ -80,7 +105,7 @@ pub async fn run(config: MountConfig, shutdown: impl Future<Output = ()>) -> Res
     net::install_crypto_provider();
     let tls = TlsFiles::load(&config.tls_dir, &config.identity).map_err(MountError::Tls)?;
     let mds = MdsClient::new(config.masters.clone(), &tls).map_err(MountError::Connect)?;
-    mds.topology().await.map_err(MountError::Connect)?;
+    first_contact(&mds).await?;
     let data = DataClient::new(&tls).map_err(MountError::Tls)?;
     let fs = Arc::new(Fs::new(mds, data, config.options.core()));
     let keep_alive = tokio::spawn(keep_alive(fs.clone()));
