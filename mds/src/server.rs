@@ -219,7 +219,7 @@ impl Server {
 
     fn applied(&self, shard: u32) -> SessionToken {
         SessionToken {
-            index: self.shared.status(shard).map_or(0, |s| s.applied),
+            index: self.shared.applied(shard).unwrap_or(0),
         }
     }
 
@@ -317,7 +317,7 @@ impl Server {
         };
         // Applied here but not yet committed to LMDB (a read right after a write): the host
         // answers from its open transaction rather than make the reader wait for the commit.
-        if self.shared.status(shard).is_some_and(|s| s.applied < wanted) {
+        if self.shared.applied(shard).is_some_and(|a| a < wanted) {
             let (reply, rx) = oneshot::channel();
             let msg = HostMsg::Read {
                 shard,

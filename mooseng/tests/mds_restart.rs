@@ -47,14 +47,7 @@ async fn restarting_every_node_keeps_the_state_digest() {
         .await;
     client.close().await;
 
-    for id in [1, 2, 3] {
-        cluster.kill(id);
-    }
-    for id in [1, 2, 3] {
-        cluster.spawn(id);
-    }
-    let client = cluster.client();
-    cluster.wait_leader(&client, 0, Duration::from_secs(10)).await;
+    let client = kill_and_restart_all(&mut cluster).await;
     let after = cluster
         .converged_digest(&client, 0, Duration::from_secs(10))
         .await;
@@ -65,6 +58,19 @@ async fn restarting_every_node_keeps_the_state_digest() {
     );
     assert_eq!(list(&client, dir).await.len(), 50);
     client.close().await;
+}
+
+/// Kills every server with SIGKILL, starts them again, and waits for a leader: a new client.
+async fn kill_and_restart_all(cluster: &mut testkit::Cluster) -> client::MdsClient {
+    for id in [1, 2, 3] {
+        cluster.kill(id);
+    }
+    for id in [1, 2, 3] {
+        cluster.spawn(id);
+    }
+    let client = cluster.client();
+    cluster.wait_leader(&client, 0, Duration::from_secs(10)).await;
+    client
 }
 
 /// The value of the gauge `name` in `/metrics` of node `id`.
@@ -94,14 +100,7 @@ async fn killing_every_node_while_lmdb_is_behind_replays_acknowledged_writes_fro
     // from its open transaction instead of committing.
     assert_eq!(list(&client, dir).await.len(), 100);
     client.close().await;
-    for id in [1, 2, 3] {
-        cluster.kill(id);
-    }
-    for id in [1, 2, 3] {
-        cluster.spawn(id);
-    }
-    let client = cluster.client();
-    cluster.wait_leader(&client, 0, Duration::from_secs(10)).await;
+    let client = kill_and_restart_all(&mut cluster).await;
     let replayed: Vec<u64> = [1, 2, 3]
         .iter()
         .map(|id| gauge(&cluster, *id, "mooseng_wal_replayed_entries"))

@@ -115,18 +115,13 @@ impl Host {
             };
             let log = g.raw.mut_store().log_mut();
             if let Some(rd) = rd {
-                if !rd.snapshot().is_empty() {
-                    let meta = rd.snapshot().get_metadata();
-                    log.reset(meta.index, meta.term);
-                }
-                log.append(*shard, rd.entries().clone())
+                let meta = rd.snapshot().get_metadata();
+                let reset = (!rd.snapshot().is_empty()).then_some((meta.index, meta.term));
+                log.persisted(*shard, reset, rd.entries().clone(), rd.hs().cloned())
                     .map_err(|e| StoreError::Corrupt {
                         what: "raft log",
                         reason: e.to_string(),
                     })?;
-                if let Some(hs) = rd.hs() {
-                    log.set_hard_state(hs.clone());
-                }
             }
             if let Some((index, _)) = self.compact.remove(shard) {
                 log.compact(index);

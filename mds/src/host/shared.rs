@@ -111,6 +111,15 @@ impl Shared {
         out
     }
 
+    /// The applied index readers of `shard` can see (`None` if it is not hosted here).
+    pub fn applied(&self, shard: u32) -> Option<u64> {
+        self.shards
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&shard)
+            .map(|s| *s.applied.borrow())
+    }
+
     /// Status of one shard.
     pub fn status(&self, shard: u32) -> Option<ShardStatus> {
         self.shards

@@ -135,17 +135,33 @@ impl MemLog {
             shard: delta.shard,
             reason: format!("{what} does not decode: {e}"),
         };
-        if let Some((index, term)) = delta.reset {
-            self.reset(index, term);
-        }
         let entries = delta
             .entries
             .iter()
             .map(|b| Entry::parse_from_bytes(b).map_err(|e| bad("entry", e)))
             .collect::<Result<Vec<_>, _>>()?;
-        self.append(delta.shard, entries)?;
-        if let Some(hs) = &delta.hard_state {
-            self.hard_state = HardState::parse_from_bytes(hs).map_err(|e| bad("hard state", e))?;
+        let hard_state = match &delta.hard_state {
+            Some(hs) => Some(HardState::parse_from_bytes(hs).map_err(|e| bad("hard state", e))?),
+            None => None,
+        };
+        self.persisted(delta.shard, delta.reset, entries, hard_state)
+    }
+
+    /// Takes what one WAL record persisted for this group, decoded: a reset, then entries,
+    /// then the hard state.
+    pub fn persisted(
+        &mut self,
+        shard: u32,
+        reset: Option<(u64, u64)>,
+        entries: Vec<Entry>,
+        hard_state: Option<HardState>,
+    ) -> Result<(), LogError> {
+        if let Some((index, term)) = reset {
+            self.reset(index, term);
+        }
+        self.append(shard, entries)?;
+        if let Some(hs) = hard_state {
+            self.hard_state = hs;
         }
         Ok(())
     }
