@@ -13,8 +13,10 @@
 //! | [`ReadFrom`] | where reads go: the leader (linearizable) or any replica (session) |
 //! | [`ClientError`] | what an operation finally failed with |
 //! | [`join_all`] | runs futures together on one task |
+//! | [`units`] | sizes as people write them (`256M`) and read them (`256 MiB`) |
 
 pub mod data;
+pub mod units;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;

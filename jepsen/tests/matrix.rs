@@ -192,6 +192,11 @@ fn counter_under_partitions_and_kills_stays_within_its_bounds() {
     ]) {
         assert_eq!(r.summary["valid"]["valid"], "true", "{:#}", r.summary);
         assert!(faults(&r, "partition") + faults(&r, "kill") >= 2);
+        assert!(
+            r.summary["ops"]["add:ok"].as_u64() > Some(10),
+            "quota usage was incremented: {:#}",
+            r.summary["ops"]
+        );
     }
 }
 

@@ -11,6 +11,7 @@
 //! | `admin node …`, `admin leader …` | [`cmd::membership`] | membership changes, leader transfer |
 //! | `admin cert …` | [`cmd::cert`] | certificates for new nodes, chunkservers and clients |
 //! | `admin goal …` | [`cmd::goal`] | replication goals and storage classes |
+//! | `admin quota …` | [`cmd::quota`] | directory quotas |
 
 mod cmd;
 mod logging;

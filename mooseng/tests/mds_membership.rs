@@ -5,52 +5,32 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use client::ReadFrom;
-use common::{Cluster, bin, list, mkdir, root};
+use common::{Cluster, list, mkdir, root};
 use proto::admin::Role;
 use proto::fs::FsOp;
-
-fn admin(cluster: &Cluster, args: &[&str]) {
-    let out = Command::new(bin())
-        .arg("admin")
-        .args(args)
-        .arg("--cluster-dir")
-        .arg(cluster.cluster_dir())
-        .output()
-        .expect("run mooseng admin");
-    assert!(
-        out.status.success(),
-        "mooseng admin {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// `mooseng admin node add` of server `id` to shard 0 at its addresses (learner, then voter).
 fn node_add(cluster: &Cluster, id: u64) {
     let n = cluster.node(id);
     let (c, r, h) = (n.client.to_string(), n.raft.to_string(), n.http.to_string());
     let id = id.to_string();
-    admin(
-        cluster,
-        &[
-            "node",
-            "add",
-            "--shard",
-            "0",
-            "--id",
-            &id,
-            "--client-addr",
-            &c,
-            "--raft-addr",
-            &r,
-            "--http-addr",
-            &h,
-        ],
-    );
+    cluster.admin(&[
+        "node",
+        "add",
+        "--shard",
+        "0",
+        "--id",
+        &id,
+        "--client-addr",
+        &c,
+        "--raft-addr",
+        &r,
+        "--http-addr",
+        &h,
+    ]);
 }
 
 /// Files created before the membership change.
@@ -99,7 +79,7 @@ async fn learner_gets_a_snapshot_is_promoted_and_an_old_node_leaves() {
     );
 
     // Remove node 1 (possibly the leader: the command moves leadership first).
-    admin(&cluster, &["node", "remove", "--shard", "0", "--id", "1"]);
+    cluster.admin(&["node", "remove", "--shard", "0", "--id", "1"]);
     cluster.stop(1);
     let started = std::time::Instant::now();
     loop {
@@ -145,10 +125,7 @@ async fn a_node_removed_and_added_back_empty_under_its_id_catches_up() {
     let back = (1..=3).find(|i| *i != leader).expect("a follower");
     mkdir(&client, 1, "before").await;
 
-    admin(
-        &cluster,
-        &["node", "remove", "--shard", "0", "--id", &back.to_string()],
-    );
+    cluster.admin(&["node", "remove", "--shard", "0", "--id", &back.to_string()]);
     cluster.stop(back);
     std::fs::remove_dir_all(&cluster.node(back).data).expect("wipe its data");
     mkdir(&client, 1, "while-away").await;

@@ -14,22 +14,6 @@ use proto::admin::Role;
 use proto::fs::FsOp;
 use testkit::http_get;
 
-fn admin(cluster: &common::Cluster, args: &[&str]) -> String {
-    let out = Command::new(bin())
-        .arg("admin")
-        .args(args)
-        .arg("--cluster-dir")
-        .arg(cluster.cluster_dir())
-        .output()
-        .expect("run mooseng admin");
-    assert!(
-        out.status.success(),
-        "mooseng admin {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_status_metrics_and_leader_moves() {
     let mut cluster = common::start(3, 3, &[]);
@@ -62,15 +46,12 @@ async fn health_status_metrics_and_leader_moves() {
     }
     assert_eq!(http_get(cluster.node(leader).http, "/nope").0, 404);
 
-    let table = admin(&cluster, &["status"]);
+    let table = cluster.admin(&["status"]);
     assert!(table.contains("leader") && table.lines().count() >= 4, "{table}");
 
     // Leader transfer on command.
     let to = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
-    let out = admin(
-        &cluster,
-        &["leader", "transfer", "--shard", "0", "--to", &to.to_string()],
-    );
+    let out = cluster.admin(&["leader", "transfer", "--shard", "0", "--to", &to.to_string()]);
     assert!(out.contains(&format!("led by node {to}")), "{out}");
     assert_eq!(cluster.status(&client, to, 0).await.unwrap().role, Role::Leader);
 
@@ -138,27 +119,27 @@ async fn goals_are_set_by_path_or_class_and_inherited() {
     cluster.wait_leader(&client, 0, Duration::from_secs(10)).await;
     let d = mkdir(&client, 1, "d").await;
     mkdir(&client, d.ino, "sub").await;
-    assert_eq!(admin(&cluster, &["goal", "get", "/d"]).trim(), "/d: 2 (default)");
+    assert_eq!(cluster.admin(&["goal", "get", "/d"]).trim(), "/d: 2 (default)");
     assert_eq!(
-        admin(&cluster, &["goal", "set", "/d", "fast"]).trim(),
+        cluster.admin(&["goal", "set", "/d", "fast"]).trim(),
         "/d: 3 (fast) (1 entries)"
     );
     assert_eq!(
-        admin(&cluster, &["goal", "get", "/d/sub"]).trim(),
+        cluster.admin(&["goal", "get", "/d/sub"]).trim(),
         "/d/sub: 2 (default)",
         "existing entries keep theirs"
     );
     mkdir(&client, d.ino, "new").await;
     assert_eq!(
-        admin(&cluster, &["goal", "get", "/d/new"]).trim(),
+        cluster.admin(&["goal", "get", "/d/new"]).trim(),
         "/d/new: 3 (fast)",
         "new entries inherit"
     );
     assert_eq!(
-        admin(&cluster, &["goal", "set", "/d", "5", "--recursive"]).trim(),
+        cluster.admin(&["goal", "set", "/d", "5", "--recursive"]).trim(),
         "/d: 5 (3 entries)"
     );
-    assert_eq!(admin(&cluster, &["goal", "get", "/d/sub"]).trim(), "/d/sub: 5");
+    assert_eq!(cluster.admin(&["goal", "get", "/d/sub"]).trim(), "/d/sub: 5");
     for (args, says) in [
         (
             ["goal", "set", "/d", "10"],

@@ -254,6 +254,32 @@ pub enum FsOp {
     /// kept) and drop every lock it holds. Proposed by the shard's leader, never accepted from
     /// a client.
     EndSession,
+    /// Make directory `ino` a quota root with `limit` (root only), or with `None` stop
+    /// accounting for it. Making a directory a root counts what its tree holds already.
+    SetQuota { ino: u64, limit: Option<QuotaLimit> },
+    /// The quota of directory `ino` and what its tree uses, if it is a quota root.
+    GetQuota { ino: u64 },
+}
+
+/// The most a quota root's tree may hold (its own inode not counted); `None`: no limit.
+/// Increases past a limit fail with `EDQUOT`; decreases always succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct QuotaLimit {
+    /// Bytes: the sum of the sizes of the regular files.
+    pub bytes: Option<u64>,
+    /// Inodes of every kind.
+    pub inodes: Option<u64>,
+}
+
+/// A quota root's limit and usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quota {
+    /// The limit.
+    pub limit: QuotaLimit,
+    /// Bytes used.
+    pub bytes: u64,
+    /// Inodes used.
+    pub inodes: u64,
 }
 
 /// The type of a lock.
@@ -316,6 +342,8 @@ impl FsOp {
             FsOp::GetGoal { .. } => "getgoal",
             FsOp::GetLk { .. } => "getlk",
             FsOp::SetLk { .. } => "setlk",
+            FsOp::SetQuota { .. } => "setquota",
+            FsOp::GetQuota { .. } => "getquota",
         }
     }
 
@@ -334,6 +362,7 @@ impl FsOp {
                 | FsOp::ChunkForRead { .. }
                 | FsOp::GetGoal { .. }
                 | FsOp::GetLk { .. }
+                | FsOp::GetQuota { .. }
         )
     }
 
@@ -366,7 +395,9 @@ impl FsOp {
             | FsOp::SetGoal { ino, .. }
             | FsOp::GetGoal { ino }
             | FsOp::GetLk { ino, .. }
-            | FsOp::SetLk { ino, .. } => *ino,
+            | FsOp::SetLk { ino, .. }
+            | FsOp::SetQuota { ino, .. }
+            | FsOp::GetQuota { ino } => *ino,
             FsOp::ReadDir { dir, .. } => *dir,
             FsOp::StatFs | FsOp::EndSession => crdt::model::Ino::ROOT.0,
         }
@@ -460,6 +491,8 @@ pub enum FsReply {
     Goal(u8),
     /// The conflicting lock, if any, with the client holding it.
     Lock(Option<(u64, Lock)>),
+    /// A directory's quota and usage (`None`: not a quota root).
+    Quota(Option<Quota>),
 }
 
 #[cfg(test)]

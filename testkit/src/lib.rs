@@ -133,6 +133,24 @@ impl Cluster {
         self.dir.path().join("cluster")
     }
 
+    /// Runs `mooseng admin ARGS --cluster-dir …`, which must succeed, and returns its output.
+    pub fn admin(&self, args: &[&str]) -> String {
+        let out = Command::new(&self.bin)
+            .arg("admin")
+            .args(args)
+            .arg("--cluster-dir")
+            .arg(self.cluster_dir())
+            .output()
+            .expect("run mooseng admin");
+        assert!(
+            out.status.success(),
+            "mooseng admin {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// A server by id.
     pub fn node(&self, id: u64) -> &Node {
         self.nodes.iter().find(|n| n.id == id).expect("known node")
@@ -186,16 +204,7 @@ impl Cluster {
     /// Adds server `id` (not in the cluster file) and starts it; it hosts nothing until added
     /// to a shard.
     pub fn add_node(&mut self, id: u64, flags: &[&str]) {
-        let out = Command::new(&self.bin)
-            .args(["admin", "cert", "node", "--id", &id.to_string(), "--cluster-dir"])
-            .arg(self.cluster_dir())
-            .output()
-            .expect("issue node cert");
-        assert!(
-            out.status.success(),
-            "admin cert node: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.admin(&["cert", "node", "--id", &id.to_string()]);
         let node = Node::new(self.dir.path(), id, flags);
         self.nodes.push(node);
         self.spawn(id);

@@ -64,10 +64,10 @@ pub struct Args {
     procs: Vec<usize>,
     /// Bytes written then read sequentially by one process (`1G`, `256M`; 0 skips the data
     /// phases).
-    #[arg(long, default_value = "1G", value_parser = units::parse_size)]
+    #[arg(long, default_value = "1G", value_parser = client::units::parse_size)]
     data_size: u64,
     /// Size of each write() and read() of the data phases.
-    #[arg(long, default_value = "1M", value_parser = units::parse_size)]
+    #[arg(long, default_value = "1M", value_parser = client::units::parse_size)]
     block_size: u64,
     /// Full listings of the large directory per process.
     #[arg(long, default_value_t = 5)]

@@ -10,8 +10,8 @@ use anyhow::Context as _;
 use serde_json::{Value, json};
 
 use crate::plan::{Config, Outcome, Row};
-use crate::units::human;
 use crate::{Args, Target};
+use client::units::human;
 
 /// What the run was: printed above the table and stored in the JSON.
 #[derive(Debug)]

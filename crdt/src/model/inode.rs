@@ -210,7 +210,9 @@ impl Inode {
         *self.ctime.get()
     }
 
-    /// The parent of a directory ([`Ino`] 0 for other kinds, and for the root).
+    /// The parent of a directory (the root is its own); for other kinds, the directory the
+    /// inode was created in or last moved into, which the metadata server uses to place it
+    /// in quota trees ([`Ino`] 0 if never recorded).
     pub fn parent(&self) -> Ino {
         *self.parent.get()
     }

@@ -1,16 +1,17 @@
-//! Counter: the link count of files `c<k>` (a PN-counter in the metadata model) incremented
-//! by hard links with unique names and read through `getattr`. Every read must lie within
-//! the bounds of the increments around it. (Quota usage, the counter the brief names, joins
-//! when quotas reach the metadata API.)
+//! Counter: quota usage. Each counter `c<k>` is a directory made a quota root; its usage in
+//! inodes (a PN-counter in the metadata model) is incremented by creating a file with a
+//! unique name in it and read through `getquota`. Every read must lie within the bounds of
+//! the increments around it.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use client::MdsClient;
+use client::{MdsClient, ReadFrom};
+use proto::fs::{Cred, QuotaLimit};
 use proto::{FsOp, FsReply};
 use rand::Rng;
 use serde_json::{Value, json};
 
-use super::{Invocation, Outcome, Route, make_dir, make_file, mutate, read};
+use super::{Invocation, Outcome, Route, make_dir, mutate, read};
 use crate::check::counter::{self, Increment, Read};
 use crate::check::{Check, Verdict};
 use crate::history::{Kind, Op, pairs};
@@ -18,30 +19,37 @@ use crate::history::{Kind, Op, pairs};
 /// The counter workload.
 #[derive(Debug)]
 pub struct Counters {
-    files: Vec<u64>,
-    links: u64,
+    dirs: Vec<u64>,
     next: AtomicI64,
 }
 
 impl Counters {
-    /// Creates (or finds) the `keys` counter files and the directory of their links.
+    /// Creates (or finds) the `keys` counter directories and makes each a quota root with no
+    /// limits.
     pub async fn setup(client: &MdsClient, keys: usize) -> anyhow::Result<Counters> {
         let root = crdt::model::Ino::ROOT.0;
-        let links = make_dir(client, root, "links").await?;
-        let mut files = Vec::with_capacity(keys);
+        let mut dirs = Vec::with_capacity(keys);
         for k in 0..keys {
-            files.push(make_file(client, root, &format!("c{k}")).await?);
+            let dir = make_dir(client, root, &format!("c{k}")).await?;
+            let op = FsOp::SetQuota {
+                ino: dir,
+                limit: Some(QuotaLimit::default()),
+            };
+            match client.fs(&Cred::root(), op, ReadFrom::Leader).await {
+                Ok(FsReply::Quota(Some(_))) => {}
+                other => anyhow::bail!("make c{k} a quota root: {other:?}"),
+            }
+            dirs.push(dir);
         }
         Ok(Counters {
-            files,
-            links,
+            dirs,
             next: AtomicI64::new(1),
         })
     }
 
-    /// The next operation: an increment (a new hard link) or a read, on a random counter.
+    /// The next operation: an increment (a new file) or a read, on a random counter.
     pub fn generate(&self, rng: &mut impl Rng) -> Invocation {
-        let key = format!("c{}", rng.gen_range(0..self.files.len()));
+        let key = format!("c{}", rng.gen_range(0..self.dirs.len()));
         if rng.gen_bool(0.5) {
             Invocation::read(key)
         } else {
@@ -55,7 +63,7 @@ impl Counters {
 
     /// A read of every counter, for the final phase.
     pub fn final_reads(&self) -> Vec<Invocation> {
-        Invocation::reads_of_all("c", self.files.len())
+        Invocation::reads_of_all("c", self.dirs.len())
     }
 
     /// Whether `inv` changes state.
@@ -65,19 +73,19 @@ impl Counters {
 
     /// Performs `inv`; reads go along `route`.
     pub async fn invoke(&self, client: &MdsClient, inv: &Invocation, route: Route) -> Outcome {
-        let k = inv.key_index();
-        let ino = self.files[k];
+        let dir = self.dirs[inv.key_index()];
         if inv.f == "add" {
-            let op = FsOp::Link {
-                ino,
-                parent: self.links,
-                name: format!("c{k}-{}", inv.value).into_bytes(),
+            let op = FsOp::MkNod {
+                parent: dir,
+                name: format!("f{}", inv.value).into_bytes(),
+                kind: crdt::model::FileKind::File,
+                mode: 0o644,
+                rdev: 0,
             };
             return mutate(client, op, &inv.value).await;
         }
-        match read(client, route, FsOp::GetAttr { ino }).await {
-            // The file's own name is one of its links.
-            Ok(FsReply::Attr(a)) => Outcome::ok(json!(a.nlink as i64 - 1)),
+        match read(client, route, FsOp::GetQuota { ino: dir }).await {
+            Ok(FsReply::Quota(Some(q))) => Outcome::ok(json!(q.inodes)),
             Ok(other) => Outcome::not_ok(Kind::Fail, Value::Null, format!("unexpected reply {other:?}")),
             Err((kind, e)) => Outcome::not_ok(kind, Value::Null, e),
         }

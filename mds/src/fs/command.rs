@@ -90,6 +90,8 @@ pub struct Effects {
     pub owners: Vec<(u64, u64, u64)>,
     /// Chunks no file refers to any more: their copies are to be deleted.
     pub freed: Vec<u64>,
+    /// Quota roots whose limit is set (or, with `None`, which stop being roots).
+    pub limits: Vec<(u64, Option<proto::fs::QuotaLimit>)>,
     /// The CRDT delta the command produced (for the delta ring), if it changed the namespace.
     pub delta: Option<Delta>,
 }

@@ -14,7 +14,9 @@ use uuid::Uuid;
 use crate::error::StoreError;
 use crate::fs::command::{Command, Effects, ShardCtx};
 use crate::fs::node;
-use crate::fs::ops::{atime, chunk, create, goal, lock, open, remove, rename, session, setattr, xattr};
+use crate::fs::ops::{
+    atime, chunk, create, goal, lock, open, quota, remove, rename, session, setattr, xattr,
+};
 use crate::fs::outcome::{OpResult, split};
 use crate::fs::state::FsState;
 use crate::fs::tx::Tx;
@@ -86,6 +88,7 @@ fn dispatch<S: FsState>(tx: Tx<'_, S>, op: &FsOp) -> OpResult<(Effects, FsReply)
             written,
         } => chunk::write_done(tx, *ino, *handle, *end, written),
         FsOp::SetGoal { ino, goal } => goal::set(tx, *ino, *goal),
+        FsOp::SetQuota { ino, limit } => quota::set(tx, *ino, *limit),
         FsOp::SetLk {
             ino,
             handle,
@@ -102,7 +105,8 @@ fn dispatch<S: FsState>(tx: Tx<'_, S>, op: &FsOp) -> OpResult<(Effects, FsReply)
         | FsOp::Access { .. }
         | FsOp::ChunkForRead { .. }
         | FsOp::GetGoal { .. }
-        | FsOp::GetLk { .. } => Err(Errno::EINVAL.into()),
+        | FsOp::GetLk { .. }
+        | FsOp::GetQuota { .. } => Err(Errno::EINVAL.into()),
     }
 }
 

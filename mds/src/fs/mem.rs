@@ -10,6 +10,7 @@ use std::ops::Bound;
 use crdt::model::directory::EntrySource;
 use crdt::model::{Changes, Entry, Ino, Inode, Name, QuotaUsage, RecordsView};
 use crdt::{CausalContext, Tag, Timestamp};
+use proto::fs::QuotaLimit;
 
 use crate::error::StoreError;
 use crate::fs::command::{Effects, HandleChange};
@@ -25,6 +26,7 @@ pub struct MemState {
     meta: ShardMeta,
     handles: BTreeMap<(u64, u64), HandleInfo>,
     locks: BTreeMap<u64, Vec<HeldLock>>,
+    limits: BTreeMap<Ino, QuotaLimit>,
     /// Recorded copies of each chunk: (chunkserver, version).
     pub copies: BTreeMap<u64, Vec<(u64, u32)>>,
     /// Registered chunkservers' data addresses.
@@ -46,6 +48,12 @@ impl MemState {
             let copies = self.copies.entry(chunk).or_default();
             copies.retain(|c| c.0 != server);
             copies.push((server, version));
+        }
+        for (ino, limit) in effects.limits {
+            match limit {
+                Some(l) => self.limits.insert(Ino(ino), l),
+                None => self.limits.remove(&Ino(ino)),
+            };
         }
         for (ino, held) in effects.locks {
             if held.is_empty() {
@@ -231,6 +239,14 @@ impl FsState for MemState {
 
     fn all_locks(&self) -> Result<Vec<(Ino, Vec<HeldLock>)>, StoreError> {
         Ok(self.locks.iter().map(|(i, l)| (Ino(*i), l.clone())).collect())
+    }
+
+    fn quota_limit(&self, dir: Ino) -> Result<Option<QuotaLimit>, StoreError> {
+        Ok(self.limits.get(&dir).copied())
+    }
+
+    fn has_quotas(&self) -> Result<bool, StoreError> {
+        Ok(!self.limits.is_empty())
     }
 
     fn chunk_copies(&self, chunk: u64) -> Result<Vec<(u64, u32)>, StoreError> {

@@ -33,4 +33,4 @@ mod tests;
 pub use command::{Command, Effects, HandleChange, ShardCtx};
 pub use exec::{bootstrap_root, execute};
 pub use read::read;
-pub use state::{FsState, HandleInfo, HeldLock, HeldLocks, ShardMeta};
+pub use state::{FsState, HandleInfo, HeldLock, HeldLocks, ShardMeta, StoredLimit};

@@ -92,6 +92,26 @@ pub fn load_dir<S: FsState>(state: &S, ctx: ShardCtx<'_>, ino: u64) -> OpResult<
     Ok(node)
 }
 
+/// The deepest tree a walk up the parent chain follows before calling it a loop.
+const MAX_DEPTH: usize = 1 << 16;
+
+/// Whether `ancestor` is `dir` or one of its ancestors (walking each directory's parent up to
+/// the root; `ELOOP` if the walk does not end).
+pub fn is_ancestor<S: FsState>(state: &S, ancestor: Ino, dir: Ino) -> OpResult<bool> {
+    let mut at = dir;
+    for _ in 0..MAX_DEPTH {
+        if at == ancestor {
+            return Ok(true);
+        }
+        let up = live(state, at)?.map_or(Ino(0), |n| n.rec.parent());
+        if at == Ino::ROOT || up == Ino(0) || up == at {
+            return Ok(false);
+        }
+        at = up;
+    }
+    Err(Errno::ELOOP.into())
+}
+
 /// The attributes of `ino` as `records` hold them (after an edit), if it is live.
 pub fn attr_in<R: Records>(records: &mut R, ino: Ino) -> Option<Attr> {
     let rec = records.inode(ino)?.clone();

@@ -6,7 +6,7 @@ use proto::{Errno, FsReply};
 
 use crate::error::StoreError;
 use crate::fs::command::ShardCtx;
-use crate::fs::ops::{chunk, goal, lock, lookup, readdir, xattr};
+use crate::fs::ops::{chunk, goal, lock, lookup, quota, readdir, xattr};
 use crate::fs::outcome::{OpResult, split};
 use crate::fs::state::FsState;
 
@@ -39,6 +39,7 @@ fn serve<S: FsState>(state: &S, ctx: ShardCtx<'_>, client: u64, cred: &Cred, op:
         FsOp::ChunkForRead { ino, index } => chunk::for_read(state, ctx, *ino, *index),
         FsOp::GetGoal { ino } => goal::get(state, ctx, *ino),
         FsOp::GetLk { ino, lock } => lock::get(state, ctx, client, *ino, *lock),
+        FsOp::GetQuota { ino } => quota::get(state, ctx, *ino),
         FsOp::SetAttr { .. }
         | FsOp::MkNod { .. }
         | FsOp::MkDir { .. }
@@ -57,6 +58,7 @@ fn serve<S: FsState>(state: &S, ctx: ShardCtx<'_>, client: u64, cred: &Cred, op:
         | FsOp::ChunkForWrite { .. }
         | FsOp::WriteDone { .. }
         | FsOp::SetGoal { .. }
-        | FsOp::SetLk { .. } => Err(Errno::EINVAL.into()),
+        | FsOp::SetLk { .. }
+        | FsOp::SetQuota { .. } => Err(Errno::EINVAL.into()),
     }
 }

@@ -81,6 +81,15 @@ impl crdt::codec::Versioned for HeldLocks {
     const VERSION: u8 = 1;
 }
 
+/// A quota root's limit, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredLimit(pub proto::fs::QuotaLimit);
+
+impl crdt::codec::Versioned for StoredLimit {
+    const KIND: u8 = b'q';
+    const VERSION: u8 = 1;
+}
+
 /// Everything the state machine reads about one shard. Implemented by the LMDB store over a
 /// transaction (reads see earlier writes of the same transaction), and by an in-memory state in
 /// unit tests.
@@ -113,4 +122,8 @@ pub trait FsState: RecordsView<Error = StoreError> {
     fn chunkserver_addr(&self, id: u64) -> Result<Option<String>, StoreError>;
     /// Total and used bytes over all chunkservers.
     fn capacity(&self) -> Result<(u64, u64), StoreError>;
+    /// The limit of quota root `dir`; `None` if `dir` is not a quota root.
+    fn quota_limit(&self, dir: Ino) -> Result<Option<proto::fs::QuotaLimit>, StoreError>;
+    /// Whether the shard has any quota root (operations skip quota accounting otherwise).
+    fn has_quotas(&self) -> Result<bool, StoreError>;
 }

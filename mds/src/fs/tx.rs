@@ -7,13 +7,14 @@
 use crdt::Timestamp;
 use crdt::model::{Attr as RecAttr, Edit, FileTime, Ino, Overlay};
 use proto::Errno;
-use proto::fs::{Attr, Cred};
+use proto::fs::{Attr, Cred, QuotaLimit};
 use shardmap::{Bucket, IdParts};
 use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::fs::command::{Command, Effects, HandleChange, ShardCtx};
 use crate::fs::node::{self, Node};
+use crate::fs::ops::quota::{self, Roots};
 use crate::fs::outcome::OpResult;
 use crate::fs::state::{FsState, HandleInfo, HeldLock, ShardMeta};
 
@@ -44,6 +45,8 @@ pub struct Tx<'s, S> {
     copies: Vec<(u64, u64, u32)>,
     owners: Vec<(u64, u64, u64)>,
     freed: Vec<u64>,
+    charges: Vec<(Ino, i64, i64)>,
+    limits: Vec<(u64, Option<QuotaLimit>)>,
 }
 
 /// What dropping one name of an inode does to it.
@@ -57,6 +60,9 @@ pub enum Fate {
         ino: Ino,
         /// Links the dropped name stood for.
         links: i64,
+        /// Its new parent, when the dropped name was in its parent and other names remain
+        /// (see [`quota::anchor`]).
+        parent: Option<Ino>,
     },
 }
 
@@ -65,9 +71,11 @@ impl Fate {
     pub fn apply<S: FsState>(self, edit: &mut Ed<'_, '_, S>, now: FileTime) {
         match self {
             Fate::Delete(ino) => edit.delete(ino),
-            Fate::Keep { ino, links } => {
+            Fate::Keep { ino, links, parent } => {
                 edit.add_links(ino, -links);
-                edit.set_attrs(ino, vec![RecAttr::Ctime(now)]);
+                let mut attrs = vec![RecAttr::Ctime(now)];
+                attrs.extend(parent.map(RecAttr::Parent));
+                edit.set_attrs(ino, attrs);
             }
         }
     }
@@ -118,6 +126,8 @@ impl<'s, S: FsState> Tx<'s, S> {
             copies: Vec::new(),
             owners: Vec::new(),
             freed: Vec::new(),
+            charges: Vec::new(),
+            limits: Vec::new(),
         })
     }
 
@@ -204,19 +214,66 @@ impl<'s, S: FsState> Tx<'s, S> {
         Ok(())
     }
 
-    /// What dropping a name standing for `links` links of `victim` does: delete it when no
-    /// link and no open handle is left (and stop counting it as live).
-    pub fn drop_links(&mut self, victim: &Node, links: u64) -> OpResult<Fate> {
+    /// What dropping a name in `dir` standing for `links` links of `victim` does: delete it
+    /// when no link and no open handle is left (and stop counting it as live). Its last link
+    /// gone, it no longer counts in its quota roots (nor does a directory stay a root).
+    pub fn drop_links(&mut self, victim: &Node, links: u64, dir: &Node) -> OpResult<Fate> {
         let left = victim.rec.nlink().saturating_sub(links);
-        if left == 0 && self.state.open_handles(victim.ino)? == 0 {
-            self.count_deleted();
-            self.free_chunks(victim, 0);
-            return Ok(Fate::Delete(victim.ino));
+        if left == 0 {
+            let roots = quota::roots_of(self.state, self.ctx, victim)?;
+            self.charge(&roots, -quota::bytes_of(victim), -1)?;
+            if victim.is_dir() && self.state.quota_limit(victim.ino)?.is_some() {
+                self.set_limit(victim.ino, None);
+            }
+            if self.state.open_handles(victim.ino)? == 0 {
+                self.count_deleted();
+                self.free_chunks(victim, 0);
+                return Ok(Fate::Delete(victim.ino));
+            }
         }
+        let parent = (left > 0 && !victim.is_dir() && victim.rec.parent() == dir.ino)
+            .then(|| quota::anchor(self.state, self.ctx, dir))
+            .transpose()?;
         Ok(Fate::Keep {
             ino: victim.ino,
             links: links as i64,
+            parent,
         })
+    }
+
+    /// Charges `bytes` and `inodes` (either may be negative) to every root of `roots` when the
+    /// command commits: `EDQUOT` if an increase would take a root past its limit.
+    pub fn charge(&mut self, roots: &Roots, bytes: i64, inodes: i64) -> OpResult<()> {
+        for (root, limit) in roots {
+            let (used_bytes, used_inodes) = self.usage(*root)?;
+            if quota::exceeds(limit.bytes, used_bytes, bytes)
+                || quota::exceeds(limit.inodes, used_inodes, inodes)
+            {
+                return Err(Errno::EDQUOT.into());
+            }
+        }
+        if bytes != 0 || inodes != 0 {
+            self.charges
+                .extend(roots.iter().map(|(root, _)| (*root, bytes, inodes)));
+        }
+        Ok(())
+    }
+
+    /// What quota root `root` uses, with this command's charges so far: (bytes, inodes).
+    pub fn usage(&self, root: Ino) -> OpResult<(i64, i64)> {
+        let stored = self.state.quota(root)?;
+        let mut used = stored.map_or((0, 0), |u| (u.bytes.value(), u.inodes.value()));
+        for (r, b, i) in &self.charges {
+            if *r == root {
+                used = (used.0.saturating_add(*b), used.1.saturating_add(*i));
+            }
+        }
+        Ok(used)
+    }
+
+    /// Makes `dir` a quota root with `limit`, or with `None` stops it being one.
+    pub fn set_limit(&mut self, dir: Ino, limit: Option<QuotaLimit>) {
+        self.limits.push((dir.0, limit));
     }
 
     /// Counts one more live inode: the caller creates it.
@@ -242,6 +299,7 @@ impl<'s, S: FsState> Tx<'s, S> {
 
     /// The effects of a command that changes no namespace record.
     pub fn finish(self) -> Effects {
+        debug_assert!(self.charges.is_empty(), "quota charges are made by a commit");
         let meta = (self.meta != self.meta_before).then_some(self.meta);
         Effects {
             meta,
@@ -250,13 +308,15 @@ impl<'s, S: FsState> Tx<'s, S> {
             copies: self.copies,
             owners: self.owners,
             freed: self.freed,
+            limits: self.limits,
             ..Effects::default()
         }
     }
 
     /// Makes the namespace changes `f` describes in one edit, and returns the effects with
     /// what `f` returned (read from the edited records, e.g. the new attributes).
-    pub fn commit<T>(self, f: impl FnOnce(&mut Ed<'_, 's, S>) -> T) -> Result<(Effects, T), StoreError> {
+    pub fn commit<T>(mut self, f: impl FnOnce(&mut Ed<'_, 's, S>) -> T) -> Result<(Effects, T), StoreError> {
+        let charges = std::mem::take(&mut self.charges);
         let mut overlay = Overlay::new(self.state);
         let mut edit =
             Edit::new(&mut overlay, self.stamp, self.delta_id).map_err(|e| StoreError::Corrupt {
@@ -265,6 +325,9 @@ impl<'s, S: FsState> Tx<'s, S> {
                 what: "command stamp",
                 reason: e.to_string(),
             })?;
+        for (root, bytes, inodes) in charges {
+            edit.charge_quota(root, bytes, inodes);
+        }
         let out = f(&mut edit);
         let delta = if edit.is_empty() {
             None

@@ -21,7 +21,7 @@ pub type Record = (u8, Vec<u8>, Vec<u8>);
 
 impl Store {
     /// The shard-scoped state tables, numbered as they travel in snapshots.
-    fn state_tables(&self) -> [Table; 12] {
+    fn state_tables(&self) -> [Table; 13] {
         [
             self.inodes,
             self.entries,
@@ -35,6 +35,7 @@ impl Store {
             self.locks,
             self.owners,
             self.garbage,
+            self.quota_limits,
         ]
     }
 

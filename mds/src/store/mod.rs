@@ -54,6 +54,8 @@ pub struct Store {
     pub contexts: Table,
     /// Quota usage: `shard, root` → `QuotaUsage`.
     pub quotas: Table,
+    /// Quota roots: `shard, root` → `StoredLimit`.
+    pub quota_limits: Table,
     /// Shard counters: `shard` → `ShardMeta`.
     pub meta: Table,
     /// Idempotency table: `shard, client, seq` → encoded response.
@@ -124,6 +126,7 @@ impl Store {
             entries: table("entries")?,
             contexts: table("contexts")?,
             quotas: table("quotas")?,
+            quota_limits: table("quota_limits")?,
             meta: table("meta")?,
             sessions: table("sessions")?,
             handles: table("handles")?,

@@ -10,10 +10,11 @@ use crdt::model::{Entry, Ino, Inode, Name, QuotaUsage, RecordsView};
 use crdt::orset::Tag;
 use crdt::{CausalContext, Timestamp};
 use heed::{RoTxn, RwTxn};
+use proto::fs::QuotaLimit;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
-use crate::fs::{Effects, FsState, HandleChange, HandleInfo, HeldLock, HeldLocks, ShardMeta};
+use crate::fs::{Effects, FsState, HandleChange, HandleInfo, HeldLock, HeldLocks, ShardMeta, StoredLimit};
 use crate::store::{Store, keys};
 
 /// Stored form of an entry's tags.
@@ -249,6 +250,26 @@ impl FsState for ShardView<'_, '_> {
         Ok(self.store.chunkserver(self.txn, id)?.map(|cs| cs.addr))
     }
 
+    fn quota_limit(&self, dir: Ino) -> Result<Option<QuotaLimit>, StoreError> {
+        let v = self
+            .store
+            .quota_limits
+            .get(self.txn, &keys::shard_u64(self.shard, dir.0))?;
+        Ok(v.map(|b| decode::<StoredLimit>("quota limit", b))
+            .transpose()?
+            .map(|l| l.0))
+    }
+
+    fn has_quotas(&self) -> Result<bool, StoreError> {
+        let prefix = keys::shard(self.shard);
+        Ok(self
+            .store
+            .quota_limits
+            .prefix_iter(self.txn, &prefix)?
+            .next()
+            .is_some())
+    }
+
     fn capacity(&self) -> Result<(u64, u64), StoreError> {
         let servers = self.store.chunkservers(self.txn)?;
         Ok(servers
@@ -268,8 +289,18 @@ impl Store {
             copies,
             owners,
             freed,
+            limits,
             delta: _,
         } = effects;
+        for (root, limit) in limits {
+            let key = keys::shard_u64(shard, root);
+            match limit {
+                Some(l) => self.quota_limits.put(w, &key, &codec::encode(&StoredLimit(l)))?,
+                None => {
+                    self.quota_limits.delete(w, &key)?;
+                }
+            }
+        }
         for (chunk, server, version) in copies {
             self.put_chunk_copy(w, shard, chunk, server, version, 0)?;
         }

@@ -1,19 +1,16 @@
 //! `mooseng admin goal get|set PATH [GOAL]`: a file's or directory's replication goal. New
 //! entries inherit their directory's goal; `--recursive` also sets it on everything below.
 //!
-//! PATH is a path in the cluster's namespace (`/projects/a`), or a path under a local mount
-//! of the cluster (`/mnt/mooseng/projects/a`), which is translated.
-
-use std::path::{Component, Path, PathBuf};
+//! PATH is as [`crate::cmd::nspath`] reads it.
 
 use anyhow::{Context as _, bail};
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use client::{MdsClient, ReadFrom};
 use crdt::model::FileKind;
 use proto::fs::{Cred, FsOp};
 use proto::{Errno, FsReply};
 
-use crate::cmd::ClusterArgs;
+use crate::cmd::nspath::{PathArgs, namespace_path, resolve};
 
 /// Storage classes: names for goals.
 pub const CLASSES: &[(&str, u8)] = &[("default", 2), ("fast", 3)];
@@ -22,27 +19,18 @@ pub const CLASSES: &[(&str, u8)] = &[("default", 2), ("fast", 3)];
 #[derive(Debug, Subcommand)]
 pub enum GoalCommand {
     /// Print the goal (copies per chunk) of PATH.
-    Get(GoalPath),
+    Get(PathArgs),
     /// Set the goal of PATH to a number of copies (1–9) or a storage class (`default` = 2,
     /// `fast` = 3).
     Set {
         #[command(flatten)]
-        path: GoalPath,
+        path: PathArgs,
         /// Copies per chunk, or a storage class name.
         goal: String,
         /// Also set it on every file and directory below PATH.
         #[arg(long, short)]
         recursive: bool,
     },
-}
-
-/// The path and the cluster.
-#[derive(Debug, Args)]
-pub struct GoalPath {
-    /// A path in the namespace, or under a local mount of the cluster.
-    pub path: PathBuf,
-    #[command(flatten)]
-    pub cluster: ClusterArgs,
 }
 
 /// Parses a goal: a number of copies or a class name.
@@ -104,55 +92,6 @@ pub async fn run(cmd: GoalCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The namespace path of `path`: itself if absolute and not under a local mount of MooseNG,
-/// otherwise its part below the mount point.
-fn namespace_path(path: &Path) -> anyhow::Result<PathBuf> {
-    if let Ok(real) = std::fs::canonicalize(path)
-        && let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts")
-    {
-        let mount = mounts
-            .lines()
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                (f.len() > 2 && f[0].starts_with("mooseng") && f[2].starts_with("fuse"))
-                    .then(|| PathBuf::from(f[1]))
-            })
-            .filter(|m| real.starts_with(m))
-            .max_by_key(|m| m.as_os_str().len());
-        if let Some(m) = mount {
-            return Ok(Path::new("/").join(real.strip_prefix(&m)?));
-        }
-    }
-    if !path.is_absolute() {
-        bail!(
-            "{}: give an absolute namespace path or a path under a mount",
-            path.display()
-        );
-    }
-    Ok(path.to_path_buf())
-}
-
-/// The inode at namespace path `path`.
-async fn resolve(client: &MdsClient, path: &Path) -> anyhow::Result<u64> {
-    let mut ino = 1;
-    for c in path.components() {
-        let name = match c {
-            Component::RootDir | Component::CurDir => continue,
-            Component::Normal(n) => n.as_encoded_bytes().to_vec(),
-            _ => bail!("{}: `..` is not supported", path.display()),
-        };
-        let op = FsOp::Lookup { parent: ino, name };
-        ino = match client.fs(&Cred::root(), op, ReadFrom::Leader).await {
-            Ok(FsReply::Attr(a)) => a.ino,
-            Err(client::ClientError::Fs(Errno::ENOENT)) => {
-                bail!("{}: no such file or directory", path.display())
-            }
-            other => bail!("{}: lookup failed: {other:?}", path.display()),
-        };
-    }
-    Ok(ino)
 }
 
 async fn get(client: &MdsClient, ino: u64) -> anyhow::Result<u8> {

@@ -8,6 +8,8 @@ pub mod init;
 pub mod mds;
 pub mod membership;
 pub mod mount;
+pub mod nspath;
+pub mod quota;
 pub mod status;
 
 use std::net::SocketAddr;
@@ -34,6 +36,9 @@ pub enum AdminCommand {
     /// Get or set replication goals (copies per chunk).
     #[command(subcommand)]
     Goal(goal::GoalCommand),
+    /// Directory quotas: limits on the bytes and inodes of a tree, and its usage.
+    #[command(subcommand)]
+    Quota(quota::QuotaCommand),
     /// Issue certificates from the cluster CA.
     #[command(subcommand)]
     Cert(cert::CertCommand),
@@ -87,5 +92,6 @@ pub async fn admin(cmd: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Leader(c) => membership::leader(c).await,
         AdminCommand::Cert(c) => cert::run(c),
         AdminCommand::Goal(c) => goal::run(c).await,
+        AdminCommand::Quota(c) => quota::run(c).await,
     }
 }

@@ -497,6 +497,7 @@ impl State {
             }
             FsOp::SetGoal { .. } => Ok(FsReply::Done),
             FsOp::GetGoal { .. } => Ok(FsReply::Goal(2)),
+            FsOp::SetQuota { .. } | FsOp::GetQuota { .. } => Ok(FsReply::Quota(None)),
             FsOp::GetLk { lock, .. } => Ok(FsReply::Lock(self.conflict(ME, &lock))),
             FsOp::SetLk { lock, .. } => {
                 if self.refuse_locks > 0 {

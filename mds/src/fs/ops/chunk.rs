@@ -19,7 +19,7 @@ use shardmap::bucket_of;
 use crate::error::StoreError;
 use crate::fs::command::{Effects, ShardCtx};
 use crate::fs::node::{self, Node};
-use crate::fs::ops::{MAX_FILE_SIZE, goal};
+use crate::fs::ops::{MAX_FILE_SIZE, goal, quota};
 use crate::fs::outcome::OpResult;
 use crate::fs::perm;
 use crate::fs::state::FsState;
@@ -138,6 +138,9 @@ pub fn write_done<S: FsState>(
         {
             tx.record_copies(w.chunk.id, w.chunk.version, &w.servers);
         }
+    }
+    if end > node.rec.size() {
+        quota::resize(&mut tx, &node, end)?;
     }
     let attrs = grown(tx.cred, &node, end);
     let now = tx.now;

@@ -13,7 +13,7 @@ use crate::fs::command::Effects;
 use crate::fs::entries::Entries;
 use crate::fs::names::{self, ON_CREATE};
 use crate::fs::node::Node;
-use crate::fs::ops::{LINK_MAX, SYMLINK_MAX, open};
+use crate::fs::ops::{LINK_MAX, SYMLINK_MAX, open, quota};
 use crate::fs::outcome::OpResult;
 use crate::fs::perm::{self, S_ISGID, S_ISUID};
 use crate::fs::state::FsState;
@@ -156,6 +156,7 @@ pub fn link<S: FsState>(tx: Tx<'_, S>, ino: u64, parent: u64, name: &[u8]) -> Op
         n if n >= LINK_MAX => return Err(Errno::EMLINK.into()),
         _ => {}
     }
+    quota::check_move(tx.state, tx.ctx, &node, &dir)?;
     let now = tx.now;
     let (effects, attr) = tx.commit_attr(node.ino, |edit| {
         edit.link(dir.ino, name, node.ino);
@@ -185,7 +186,7 @@ fn free_slot<S: FsState>(tx: &Tx<'_, S>, parent: u64, name: &[u8]) -> OpResult<(
 
 /// Creates the inode `spec` describes as `name` in `dir`, opening it if `open` says how (read,
 /// write). New directories count in their parent's links (`EMLINK` at [`LINK_MAX`]); every new
-/// inode inherits its parent's replication goal.
+/// inode inherits its parent's replication goal and counts in its quota roots (`EDQUOT`).
 fn make<S: FsState>(
     mut tx: Tx<'_, S>,
     dir: &Node,
@@ -197,6 +198,8 @@ fn make<S: FsState>(
     if is_dir && dir.rec.nlink() >= LINK_MAX {
         return Err(Errno::EMLINK.into());
     }
+    let roots = quota::roots_below(tx.state, tx.ctx, dir)?;
+    tx.charge(&roots, 0, 1)?;
     let bucket = if is_dir {
         dir_bucket(tx.ctx.table, dir.ino.0, name.as_bytes())
     } else {
@@ -222,17 +225,15 @@ fn make<S: FsState>(
                 symlink: spec.symlink,
             },
         );
-        let mut attrs = Vec::new();
+        // Every inode records its home directory, which places it in quota trees.
+        let mut attrs = vec![RecAttr::Parent(parent)];
         if is_dir {
-            attrs.push(RecAttr::Parent(parent));
             edit.add_links(parent, 1);
         }
         if goal != 0 {
             attrs.push(RecAttr::Goal(goal));
         }
-        if !attrs.is_empty() {
-            edit.set_attrs(ino, attrs);
-        }
+        edit.set_attrs(ino, attrs);
         edit.link(parent, name, ino);
         edit.touch(parent, now);
     })?;

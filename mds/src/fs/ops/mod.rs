@@ -12,6 +12,7 @@
 //! | [`atime`] | the atime update of a read (relatime) |
 //! | [`chunk`] | chunks for reading and writing, the end of a write |
 //! | [`goal`] | replication goals |
+//! | [`quota`] | directory quotas: limits, usage, and what each operation charges |
 //! | [`lock`] | POSIX byte-range and `flock` locks |
 //! | [`session`] | the end of a silent client's session: its handles and locks |
 //! | [`lookup`] | lookup, getattr, readlink, access, statfs |
@@ -24,6 +25,7 @@ pub mod goal;
 pub mod lock;
 pub mod lookup;
 pub mod open;
+pub mod quota;
 pub mod readdir;
 pub mod remove;
 pub mod rename;

@@ -7,7 +7,7 @@ use proto::{Errno, FsReply};
 
 use crate::fs::command::Effects;
 use crate::fs::node::{self, Node};
-use crate::fs::ops::setattr;
+use crate::fs::ops::{quota, setattr};
 use crate::fs::outcome::OpResult;
 use crate::fs::perm;
 use crate::fs::state::FsState;
@@ -51,6 +51,7 @@ pub fn open_node<S: FsState>(
         };
         let attrs = setattr::plan(tx.cred, node, &empty, tx.now);
         tx.free_chunks(node, 0);
+        quota::resize(&mut tx, node, 0)?;
         let (effects, attr) = tx.commit_attr(node.ino, |edit| {
             setattr::drop_chunks(edit, node, 0);
             edit.set_attrs(node.ino, attrs);

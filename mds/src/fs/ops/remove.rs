@@ -50,7 +50,7 @@ fn remove<S: FsState>(
         return Err(Errno::ENOTEMPTY.into());
     }
     // A directory's name stands for two links: its entry and its own `.`.
-    let fate = tx.drop_links(&victim, if dir { 2 } else { 1 })?;
+    let fate = tx.drop_links(&victim, if dir { 2 } else { 1 }, &parent)?;
     let now = tx.now;
     let (effects, ()) = tx.commit(|edit| {
         edit.unlink(parent.ino, entry.name, entry.ino);

@@ -10,10 +10,11 @@
 //! 5. removing the source and adding or replacing the target: write and search on the
 //!    parents (`EACCES`), sticky bits (`EPERM`), type mismatches (`ENOTDIR`, `EISDIR`);
 //! 6. a directory changing parent needs write permission on itself (its `..` changes);
-//! 7. `EMLINK` when a new parent would get too many subdirectories; `ENOTEMPTY` when a
+//! 7. `EMLINK` when a new parent would get too many subdirectories; `EXDEV` when a moved
+//!    inode would change quota roots (see [`quota`]); `ENOTEMPTY` when a
 //!    directory would replace a non-empty one.
 
-use crdt::model::{Attr as RecAttr, Entry, FileTime, Ino, Name};
+use crdt::model::{Attr as RecAttr, Entry, FileTime, Name};
 use proto::fs::{access, rename_flags};
 use proto::{Errno, FsReply};
 
@@ -21,14 +22,11 @@ use crate::fs::command::Effects;
 use crate::fs::entries::Entries;
 use crate::fs::names::{self, ON_CREATE, ON_RENAME};
 use crate::fs::node::{self, Node};
-use crate::fs::ops::LINK_MAX;
+use crate::fs::ops::{LINK_MAX, quota};
 use crate::fs::outcome::OpResult;
 use crate::fs::perm;
 use crate::fs::state::FsState;
 use crate::fs::tx::{Ed, Fate, Tx};
-
-/// The deepest tree the subtree check walks before calling the parent chain a loop.
-const MAX_DEPTH: usize = 1 << 16;
 
 /// Renames `name` in `parent` to `new_name` in `new_parent` (see the module doc).
 pub fn rename<S: FsState>(
@@ -67,11 +65,11 @@ pub fn rename<S: FsState>(
         _ => {}
     }
     let dst_dir = dst.filter(|d| d.is_dir());
-    if src.is_dir() && is_ancestor(tx.state, src.ino, to.ino)? {
+    if src.is_dir() && node::is_ancestor(tx.state, src.ino, to.ino)? {
         return Err(Errno::EINVAL.into());
     }
     if let Some(d) = dst_dir
-        && is_ancestor(tx.state, d.ino, from.ino)?
+        && node::is_ancestor(tx.state, d.ino, from.ino)?
     {
         return Err(if exchange { Errno::EINVAL } else { Errno::ENOTEMPTY }.into());
     }
@@ -100,6 +98,10 @@ pub fn rename<S: FsState>(
         if (to_gains && crowded(&to)) || (from_gains && crowded(&from)) {
             return Err(Errno::EMLINK.into());
         }
+        quota::check_move(tx.state, tx.ctx, &src, &to)?;
+        if let Some(d) = dst.filter(|_| exchange) {
+            quota::check_move(tx.state, tx.ctx, d, &from)?;
+        }
     }
     let m = Move {
         from,
@@ -117,7 +119,7 @@ pub fn rename<S: FsState>(
     if dst.is_dir() && !Entries::new(tx.state, dst.ino).is_empty()? {
         return Err(Errno::ENOTEMPTY.into());
     }
-    let fate = tx.drop_links(&dst, if dst.is_dir() { 2 } else { 1 })?;
+    let fate = tx.drop_links(&dst, if dst.is_dir() { 2 } else { 1 }, &m.to)?;
     replace(tx, m, Some((dst_entry, dst.is_dir(), fate)))
 }
 
@@ -155,8 +157,10 @@ fn replace<S: FsState>(
         }
         edit.link(m.to.ino, m.new_name.clone(), m.src.ino);
         let mut attrs = vec![RecAttr::Ctime(now)];
-        if moved_dir {
+        if m.moves() {
             attrs.push(RecAttr::Parent(m.to.ino));
+        }
+        if moved_dir {
             edit.add_links(m.from.ino, -1);
             to_links += 1;
         }
@@ -185,7 +189,7 @@ fn swap<S: FsState>(tx: Tx<'_, S>, m: Move, dst_entry: Entry, dst: Node) -> OpRe
         edit.link(m.to.ino, dst_entry.name, m.src.ino);
         for (node, new_parent) in [(&m.src, m.to.ino), (&dst, m.from.ino)] {
             let mut attrs = vec![RecAttr::Ctime(now)];
-            if node.is_dir() && m.moves() {
+            if m.moves() {
                 attrs.push(RecAttr::Parent(new_parent));
             }
             edit.set_attrs(node.ino, attrs);
@@ -205,21 +209,4 @@ fn touch_parents<S: FsState>(edit: &mut Ed<'_, '_, S>, m: &Move, now: FileTime) 
     if m.moves() {
         edit.touch(m.to.ino, now);
     }
-}
-
-/// Whether `ancestor` is `dir` or one of its ancestors (walking each directory's parent up to
-/// the root; `ELOOP` if the walk does not end).
-fn is_ancestor<S: FsState>(state: &S, ancestor: Ino, dir: Ino) -> OpResult<bool> {
-    let mut at = dir;
-    for _ in 0..MAX_DEPTH {
-        if at == ancestor {
-            return Ok(true);
-        }
-        let up = node::live(state, at)?.map_or(Ino(0), |n| n.rec.parent());
-        if at == Ino::ROOT || up == Ino(0) || up == at {
-            return Ok(false);
-        }
-        at = up;
-    }
-    Err(Errno::ELOOP.into())
 }

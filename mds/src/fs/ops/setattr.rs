@@ -7,7 +7,7 @@ use proto::{Errno, FsReply};
 
 use crate::fs::command::Effects;
 use crate::fs::node::Node;
-use crate::fs::ops::MAX_FILE_SIZE;
+use crate::fs::ops::{MAX_FILE_SIZE, quota};
 use crate::fs::outcome::OpResult;
 use crate::fs::perm::{self, MODE_BITS, S_ISGID, S_ISUID, S_IXGRP};
 use crate::fs::state::FsState;
@@ -68,6 +68,7 @@ pub fn setattr<S: FsState>(mut tx: Tx<'_, S>, ino: u64, set: &SetAttr) -> OpResu
         return Ok((tx.finish(), FsReply::Attr(node.attr())));
     }
     if let Some(size) = set.size {
+        quota::resize(&mut tx, &node, size)?;
         tx.free_chunks(&node, size);
     }
     let (effects, attr) = tx.commit_attr(node.ino, |edit| {

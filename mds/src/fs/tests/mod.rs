@@ -10,6 +10,7 @@ mod determinism;
 mod goal;
 mod locks;
 mod open;
+mod quota;
 mod reads;
 mod remove;
 mod rename;
@@ -153,6 +154,7 @@ impl Fs {
                 effects.records.is_empty()
                     && effects.meta.is_none()
                     && effects.handles.is_empty()
+                    && effects.limits.is_empty()
                     && effects.delta.is_none(),
                 "a failed command changes nothing: {effects:?}"
             );
