@@ -1,5 +1,6 @@
 //! Directory quotas through a real mount: `mooseng admin quota` sets and reads them, writes
-//! and creates past a limit fail with `EDQUOT`, renames out of a quota tree fail with `EXDEV`.
+//! and creates past a limit fail with `EDQUOT` (and what a refused write landed never comes
+//! back), renames out of a quota tree fail with `EXDEV`.
 //!
 //! Tier: fuse (real `mooseng` processes and a real FUSE mount; needs `/dev/fuse`).
 
@@ -66,4 +67,17 @@ fn limits_hold_through_a_mount() {
     File::create(m.join("q/e")).expect("room again after a removal");
     assert_eq!(cluster.admin(&["quota", "clear", "/q"]).trim(), "/q: no quota");
     File::create(m.join("q/f")).expect("no limit any more");
+
+    let big = File::options().write(true).open(m.join("q/big")).unwrap();
+    let kept = big.metadata().unwrap().len() as usize;
+    big.set_len(3 << 20)
+        .expect("extend the file the refused write was to");
+    drop(big);
+    let data = fs::read(m.join("q/big")).unwrap();
+    assert_eq!(data.len(), 3 << 20);
+    assert!(
+        data[kept..].iter().all(|b| *b == 0),
+        "what the refused write landed past the end does not come back: {} non-zero bytes",
+        data[kept..].iter().filter(|b| **b != 0).count()
+    );
 }

@@ -54,6 +54,23 @@ impl<M: Meta, D: Data> Fs<M, D> {
         Ok(attr)
     }
 
+    /// After a write into chunk `index` of `ino` whose size growth was refused (`why`), cuts
+    /// that chunk back to the file's size, so the bytes that landed past the end read as
+    /// zeros if the file grows later. Failures are logged: the write fails with `why` anyway.
+    pub(crate) async fn cut_to_size(&self, cred: &Cred, ino: u64, handle: u64, index: u64, why: Errno) {
+        let cut = async {
+            let size = self.ask_attr(cred, FsOp::GetAttr { ino }, "getattr").await?.size;
+            let len = size.saturating_sub(index * CHUNK_SIZE).min(CHUNK_SIZE) as u32;
+            if u64::from(len) < CHUNK_SIZE {
+                self.cut(cred, ino, index, len, Some(handle)).await?;
+            }
+            Ok::<(), FsError>(())
+        };
+        if let Err(e) = cut.await {
+            tracing::warn!(ino, index, ?why, error = %e, "cutting back a refused write failed");
+        }
+    }
+
     /// Cuts chunk `index` of `ino` to `len` bytes through `handle` (or a handle opened for
     /// it); returns the attributes after.
     async fn cut(

@@ -115,8 +115,16 @@ impl<M: Meta, D: Data> Fs<M, D> {
                 },
             )
             .await?;
-        self.write_done(&cred, file.ino, file.handle, end, written.0, written.1)
-            .await?;
+        let done = self
+            .write_done(&cred, file.ino, file.handle, end, written.0, written.1)
+            .await;
+        if let Err(FsError::Posix(errno)) = &done {
+            // The metadata server refused the size growth (a quota, the size limit): what
+            // landed past the end must not reappear when the file is extended later.
+            self.cut_to_size(&cred, file.ino, file.handle, index, *errno)
+                .await;
+        }
+        done?;
         file.inode.bump();
         Ok(())
     }
