@@ -252,6 +252,13 @@ impl Server {
                 token: self.applied(shard),
             };
         }
+        if self.shared.wal_short() {
+            // The disk holding the write-ahead log has no room for its next segment.
+            return ClientResponse {
+                result: Err(RpcError::Fs(Errno::ENOSPC)),
+                token: self.applied(shard),
+            };
+        }
         let placement = self.placement(&r.op);
         let cmd = Command {
             client: r.client,

@@ -108,6 +108,7 @@ impl Host {
             self.wal.append(&record, sync, || {
                 Record::base(groups.iter().map(|(s, g)| g.log().base(*s)).collect())
             })?;
+            self.shared.set_wal_short(self.wal.is_short());
         }
         for (shard, rd) in work.iter() {
             let Some(g) = self.groups.get_mut(shard).filter(|g| g.failed.is_none()) else {

@@ -19,6 +19,7 @@ pub struct Shared {
     changed: watch::Sender<u64>,
     host: std::sync::Mutex<Option<std::sync::mpsc::Sender<super::HostMsg>>>,
     nudged: AtomicBool,
+    wal_short: AtomicBool,
 }
 
 impl Default for Shared {
@@ -30,6 +31,7 @@ impl Default for Shared {
             changed: watch::channel(1).0,
             host: std::sync::Mutex::new(None),
             nudged: AtomicBool::new(false),
+            wal_short: AtomicBool::new(false),
         }
     }
 }
@@ -127,6 +129,16 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .get(&shard)
             .map(|s| s.status.clone())
+    }
+
+    /// Records whether the write-ahead log is short of room (see `Wal::is_short`).
+    pub fn set_wal_short(&self, short: bool) {
+        self.wal_short.store(short, Ordering::Release);
+    }
+
+    /// Whether new mutations are to be refused because the write-ahead log is short of room.
+    pub fn wal_short(&self) -> bool {
+        self.wal_short.load(Ordering::Acquire)
     }
 
     /// Lets readers that wait ask the host to commit what it applied (see

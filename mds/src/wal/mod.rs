@@ -16,6 +16,11 @@
 //! deleted as soon as the next one's base is durable. The first segment of a new log is small
 //! (1 MiB), so a new server starts at once; the next ones are `segment_size` bytes (at least
 //! twice their base), prepared by a helper thread once the current one is half full.
+//!
+//! When the next segment cannot be prepared (a full disk), the log says it is *short* once the
+//! current segment is three quarters full ([`Wal::is_short`]): the server then refuses new
+//! mutations with `ENOSPC` and keeps the last quarter for raft's own traffic, and the
+//! preparation is tried again every second, so freeing space ends the refusals.
 
 pub mod memlog;
 pub mod record;
@@ -26,6 +31,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crate::error::StoreError;
 use memlog::MemLog;
@@ -40,10 +46,17 @@ pub struct Wal {
     capacity: u64,
     offset: u64,
     spare: Option<JoinHandle<std::io::Result<(File, u64)>>>,
+    /// The next segment, prepared.
+    ready: Option<(File, u64)>,
+    /// When preparing the next segment last failed, if it did since the last success.
+    failed: Option<Instant>,
 }
 
 /// The size of a new log's first segment.
 const FIRST_SEGMENT: u64 = 1 << 20;
+
+/// How long after a failed preparation of the next segment it is tried again.
+const SPARE_RETRY: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for Wal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -102,6 +115,8 @@ impl Wal {
                     capacity,
                     offset: end,
                     spare: None,
+                    ready: None,
+                    failed: None,
                 };
                 (wal, logs)
             }
@@ -119,6 +134,8 @@ impl Wal {
                     capacity,
                     offset,
                     spare: None,
+                    ready: None,
+                    failed: None,
                 };
                 (wal, BTreeMap::new())
             }
@@ -126,9 +143,42 @@ impl Wal {
         Ok((wal, logs))
     }
 
-    /// Starts preparing the next segment once the current one is half full.
+    /// Whether the next segment could not be prepared and the current one is three quarters
+    /// full: new mutations are to be refused until space is freed.
+    pub fn is_short(&self) -> bool {
+        self.failed.is_some() && self.ready.is_none() && self.offset > self.capacity / 4 * 3
+    }
+
+    /// Collects the preparation of the next segment if it has ended.
+    fn poll_spare(&mut self) {
+        if !self.spare.as_ref().is_some_and(JoinHandle::is_finished) {
+            return;
+        }
+        let path = self.dir.join(segment::name(self.seq + 1));
+        match self.spare.take().map(JoinHandle::join) {
+            Some(Ok(Ok(prepared))) => {
+                self.ready = Some(prepared);
+                self.failed = None;
+            }
+            Some(Ok(Err(e))) => {
+                tracing::warn!(
+                    "preparing WAL segment {}: {e}; mutations are refused with ENOSPC once the \
+                     current segment is three quarters full",
+                    path.display()
+                );
+                self.failed = Some(Instant::now());
+            }
+            Some(Err(_)) => self.failed = Some(Instant::now()),
+            None => {}
+        }
+    }
+
+    /// Starts preparing the next segment once the current one is half full (again a while
+    /// after a failure).
     fn prepare_spare(&mut self) {
-        if self.spare.is_none() && self.offset > self.capacity / 2 {
+        self.poll_spare();
+        let due = self.failed.is_none_or(|at| at.elapsed() >= SPARE_RETRY);
+        if self.spare.is_none() && self.ready.is_none() && due && self.offset > self.capacity / 2 {
             let path = self.dir.join(segment::name(self.seq + 1));
             let (size, seq) = (self.segment_size, self.seq + 1);
             self.spare = Some(std::thread::spawn(move || {
@@ -170,14 +220,10 @@ impl Wal {
         bytes.extend(record::frame(seq, record));
         // Room for the appends that follow the base, however large the logs grew.
         let need = (HEADER_LEN + 2 * bytes.len()) as u64;
-        let spare = match self.spare.take().map(JoinHandle::join) {
-            Some(Ok(Ok((file, size)))) if size >= need => Some((file, size)),
-            Some(Ok(Err(e))) => {
-                tracing::warn!("preparing WAL segment {}: {e}; retrying now", path.display());
-                None
-            }
-            _ => None,
-        };
+        if let Some(preparing) = self.spare.take() {
+            self.ready = preparing.join().ok().and_then(Result::ok);
+        }
+        let spare = self.ready.take().filter(|(_, size)| *size >= need);
         let (file, capacity) = match spare {
             Some(s) => s,
             None => {
@@ -193,6 +239,7 @@ impl Wal {
         self.capacity = capacity;
         self.offset = offset;
         std::fs::remove_file(&old).map_err(|e| wal_err(&old, e))?;
+        self.failed = None;
         self.prepare_spare();
         Ok(())
     }

@@ -160,3 +160,54 @@ fn a_segment_whose_base_never_completed_is_ignored() {
     assert_eq!(back, logs);
     assert!(!next.exists());
 }
+
+/// Waits until the preparation of the next segment, if one runs, has ended.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a synchronous test waits for the WAL's helper thread"
+)]
+fn spare_settled(wal: &Wal) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while wal.spare.as_ref().is_some_and(|h| !h.is_finished()) {
+        assert!(std::time::Instant::now() < deadline, "the spare never finished");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "waits out the retry delay of a synchronous component"
+)]
+fn without_room_for_the_next_segment_the_log_turns_short_until_space_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, mut logs) = Wal::open(dir.path(), 64 << 10).unwrap();
+    // The next segment cannot be made: a directory holds its name (as a full disk would
+    // fail its creation).
+    let blocker = dir.path().join(segment::name(2));
+    std::fs::create_dir(&blocker).unwrap();
+    append(&mut wal, &mut logs, 1, 34, 1000);
+    spare_settled(&wal);
+    append(&mut wal, &mut logs, 35, 40, 1000);
+    assert!(
+        !wal.is_short(),
+        "a quarter of the segment is left while the failure is known"
+    );
+    append(&mut wal, &mut logs, 41, 50, 1000);
+    assert!(wal.is_short(), "three quarters full and no next segment");
+
+    std::fs::remove_dir(&blocker).unwrap();
+    std::thread::sleep(super::SPARE_RETRY);
+    append(&mut wal, &mut logs, 51, 51, 1000);
+    spare_settled(&wal);
+    append(&mut wal, &mut logs, 52, 52, 1000);
+    assert!(
+        !wal.is_short(),
+        "the next segment was prepared once space returned"
+    );
+    append(&mut wal, &mut logs, 53, 120, 1000);
+    assert!(segments(dir.path())[0] >= 2, "the log rotated");
+    drop(wal);
+    let (_, back) = Wal::open(dir.path(), 64 << 10).unwrap();
+    assert_eq!(back[&1].last_index(), 120);
+}
