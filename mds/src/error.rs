@@ -15,6 +15,19 @@ pub enum StoreError {
         /// Map size.
         map: u64,
     },
+    /// The file system holding the data directory is nearly full: writes must stop until
+    /// space is freed.
+    #[error(
+        "the file system of {path} has {free} bytes free, below the {reserve}-byte reserve; free some space"
+    )]
+    DiskFull {
+        /// The data directory.
+        path: std::path::PathBuf,
+        /// Bytes available.
+        free: u64,
+        /// The reserve writes keep.
+        reserve: u64,
+    },
     /// A stored record does not decode.
     #[error("corrupt {what} record: {reason}")]
     Corrupt {

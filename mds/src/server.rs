@@ -65,7 +65,7 @@ impl std::fmt::Debug for Server {
 
 fn internal(e: StoreError) -> RpcError {
     match e {
-        StoreError::MapFull { .. } => RpcError::Fs(Errno::ENOSPC),
+        StoreError::MapFull { .. } | StoreError::DiskFull { .. } => RpcError::Fs(Errno::ENOSPC),
         e => RpcError::Internal(e.to_string()),
     }
 }

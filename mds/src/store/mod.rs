@@ -91,6 +91,8 @@ pub struct Usage {
     pub used: u64,
     /// Size of the map.
     pub map: u64,
+    /// Bytes available on the file system holding the store.
+    pub disk_free: u64,
 }
 
 impl Store {
@@ -170,11 +172,15 @@ impl Store {
         Ok(Usage {
             used: self.env.non_free_pages_size()?,
             map: self.env.info().map_size as u64,
+            // A file system that cannot say is not taken for a full one.
+            disk_free: fs4::available_space(&self.path).unwrap_or(u64::MAX),
         })
     }
 
-    /// Fails with [`StoreError::MapFull`] when less than the reserve is free. The usage is
-    /// measured at most every 50 ms (measuring walks LMDB's free list).
+    /// Fails with [`StoreError::MapFull`] when less than the reserve is free in the map, and
+    /// with [`StoreError::DiskFull`] when less than the reserve is free on the file system
+    /// holding the data directory (where the map file and the write-ahead log grow). Both
+    /// are measured at most every 50 ms (measuring walks LMDB's free list).
     pub fn check_space(&self) -> Result<(), StoreError> {
         let mut cache = self.usage_cache.lock().unwrap_or_else(|e| e.into_inner());
         let u = match *cache {
@@ -189,6 +195,13 @@ impl Store {
             return Err(StoreError::MapFull {
                 used: u.used,
                 map: u.map,
+            });
+        }
+        if u.disk_free < self.reserve {
+            return Err(StoreError::DiskFull {
+                path: self.path.clone(),
+                free: u.disk_free,
+                reserve: self.reserve,
             });
         }
         Ok(())
