@@ -38,6 +38,10 @@ struct Args {
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// An extra flag for every metadata server, e.g. `--mds-flag=--lmdb-idle-commit-ms=10`
+    /// (repeatable): to compare settings.
+    #[arg(long = "mds-flag", allow_hyphen_values = true)]
+    mds_flags: Vec<String>,
 }
 
 /// Latency percentiles of one sample set, in microseconds.
@@ -190,7 +194,8 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("measuring fdatasync in {} ...", args.dir.display());
     let sync = fdatasync(&args.dir, 500)?;
     eprintln!("starting a 3-node metadata cluster ...");
-    let mut cluster = Cluster::start(args.mooseng.clone(), Some(&args.dir), 3, 3, &[]);
+    let flags: Vec<&str> = args.mds_flags.iter().map(String::as_str).collect();
+    let mut cluster = Cluster::start(args.mooseng.clone(), Some(&args.dir), 3, 3, &flags);
     cluster.log_filter = "warn".into();
     let probe = cluster.client();
     cluster.wait_leader(&probe, 0, Duration::from_secs(15)).await;
