@@ -259,6 +259,9 @@ pub enum FsOp {
     SetQuota { ino: u64, limit: Option<QuotaLimit> },
     /// The quota of directory `ino` and what its tree uses, if it is a quota root.
     GetQuota { ino: u64 },
+    /// Release several handles (inode, handle) of one shard in one command, as `Release`
+    /// does each; a pair that is not one of the caller's open handles (any more) is skipped.
+    ReleaseAll { handles: Vec<(u64, u64)> },
 }
 
 /// The most a quota root's tree may hold (its own inode not counted); `None`: no limit.
@@ -344,6 +347,7 @@ impl FsOp {
             FsOp::SetLk { .. } => "setlk",
             FsOp::SetQuota { .. } => "setquota",
             FsOp::GetQuota { .. } => "getquota",
+            FsOp::ReleaseAll { .. } => "release_all",
         }
     }
 
@@ -399,6 +403,7 @@ impl FsOp {
             | FsOp::SetQuota { ino, .. }
             | FsOp::GetQuota { ino } => *ino,
             FsOp::ReadDir { dir, .. } => *dir,
+            FsOp::ReleaseAll { handles } => handles.first().map_or(crdt::model::Ino::ROOT.0, |h| h.0),
             FsOp::StatFs | FsOp::EndSession => crdt::model::Ino::ROOT.0,
         }
     }

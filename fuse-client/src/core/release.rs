@@ -4,11 +4,14 @@
 //! it. Sent at once, each release is a raft proposal of its own, and the next `create` or
 //! `open` of the same process queues behind its round. So [`Fs::release`] lands the file's
 //! buffered writes and drops its locks at once (those are visible to others), but only
-//! queues the release of the server handle; [`Fs::send_releases`] sends every queued release
-//! together (they share one round), every [`RELEASE_INTERVAL`] from the mount and before it
-//! unmounts. Until then the server keeps the handle open: an unlinked file lives that much
-//! longer. A release that fails is logged; the server drops the handle with the session.
+//! queues the release of the server handle; [`Fs::send_releases`] sends the queued releases
+//! every [`RELEASE_INTERVAL`] from the mount and before it unmounts, one `ReleaseAll` command
+//! per inode bucket (a bucket lives on one shard), so a burst of closes costs one raft entry
+//! per shard instead of one each. Until then the server keeps the handle open: an unlinked
+//! file lives that much longer. A release that fails is logged; the server drops the handle
+//! with the session.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -50,20 +53,30 @@ impl Releases {
 }
 
 impl<M: Meta, D: Data> Fs<M, D> {
-    /// Sends every queued release, together; returns how many were sent.
+    /// Sends every queued release, one command per inode bucket; returns how many were sent.
     pub async fn send_releases(&self) -> usize {
         let queued = self.releases.take();
-        let sent = join_all(queued.iter().map(|q| {
-            let op = FsOp::Release {
-                ino: q.ino,
-                handle: q.handle,
+        let mut batches: BTreeMap<u16, Vec<(u64, u64)>> = BTreeMap::new();
+        for q in &queued {
+            batches
+                .entry(shardmap::bucket_of(q.ino).0)
+                .or_default()
+                .push((q.ino, q.handle));
+        }
+        // A handle belongs to the client, whoever opened it: any queued credentials do.
+        let Some(cred) = queued.first().map(|q| &q.cred) else {
+            return 0;
+        };
+        let sent = join_all(batches.values().map(|handles| {
+            let op = FsOp::ReleaseAll {
+                handles: handles.clone(),
             };
-            self.ask_done(&q.cred, op, "release")
+            self.ask_done(cred, op, "release")
         }))
         .await;
-        for (q, result) in queued.iter().zip(sent) {
+        for (handles, result) in batches.values().zip(sent) {
             if let Err(e) = result {
-                tracing::warn!(ino = q.ino, handle = q.handle, error = %e, "release failed; the server drops the handle with this mount's session");
+                tracing::warn!(handles = handles.len(), error = %e, "release failed; the server drops the handles with this mount's session");
             }
         }
         queued.len()

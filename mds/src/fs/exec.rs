@@ -78,6 +78,7 @@ fn dispatch<S: FsState>(tx: Tx<'_, S>, op: &FsOp) -> OpResult<(Effects, FsReply)
             truncate,
         } => open::open(tx, *ino, *read, *write, *truncate),
         FsOp::Release { ino, handle } => open::release(tx, *ino, *handle),
+        FsOp::ReleaseAll { handles } => open::release_all(tx, handles),
         FsOp::EndSession => session::end(tx),
         FsOp::Accessed { ino, handle } => atime::accessed(tx, *ino, *handle),
         FsOp::ChunkForWrite { ino, index, handle } => chunk::for_write(tx, *ino, *index, *handle),

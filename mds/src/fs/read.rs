@@ -59,6 +59,7 @@ fn serve<S: FsState>(state: &S, ctx: ShardCtx<'_>, client: u64, cred: &Cred, op:
         | FsOp::WriteDone { .. }
         | FsOp::SetGoal { .. }
         | FsOp::SetLk { .. }
-        | FsOp::SetQuota { .. } => Err(Errno::EINVAL.into()),
+        | FsOp::SetQuota { .. }
+        | FsOp::ReleaseAll { .. } => Err(Errno::EINVAL.into()),
     }
 }

@@ -425,6 +425,12 @@ impl State {
                 self.handles.remove(&handle).ok_or(Errno::EBADF)?;
                 Ok(FsReply::Done)
             }
+            FsOp::ReleaseAll { handles } => {
+                for (_, handle) in handles {
+                    self.handles.remove(&handle);
+                }
+                Ok(FsReply::Done)
+            }
             FsOp::Accessed { ino, handle } => {
                 if self.handles.get(&handle).is_none_or(|(i, _)| *i != ino) {
                     return Err(Errno::EBADF);

@@ -1,6 +1,8 @@
 //! Open handles: open (with `O_TRUNC`) and release. A handle keeps its inode alive after its
 //! last name is gone; releasing the last handle of such an inode deletes it.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crdt::model::{FileKind, Ino};
 use proto::fs::{SetAttr, access};
 use proto::{Errno, FsReply};
@@ -69,31 +71,79 @@ pub fn open_node<S: FsState>(
 
 /// Releases the asking client's `handle` on `ino` (`EBADF` if it has no such handle). The
 /// last handle of an inode without names deletes it.
-pub fn release<S: FsState>(mut tx: Tx<'_, S>, ino: u64, handle: u64) -> OpResult<(Effects, FsReply)> {
+pub fn release<S: FsState>(tx: Tx<'_, S>, ino: u64, handle: u64) -> OpResult<(Effects, FsReply)> {
     if !node::owned(tx.ctx, ino) {
         return Err(Errno::EXDEV.into());
     }
-    let ino = Ino(ino);
-    let info = tx.state.handle(tx.client, handle)?;
-    if info.is_none_or(|h| h.ino != ino.0) {
+    if !is_open(&tx, ino, handle)? {
         return Err(Errno::EBADF.into());
     }
-    tx.close_handle(handle, ino);
-    let held = tx.state.locks(ino)?;
-    let kept: Vec<_> = held
-        .iter()
-        .filter(|h| !(h.flock && h.client == tx.client && h.handle == handle))
-        .copied()
-        .collect();
-    if kept.len() != held.len() {
-        tx.set_locks(ino, kept);
+    close(tx, BTreeSet::from([(Ino(ino), handle)]))
+}
+
+/// Releases the asking client's `handles` (inode, handle) together, as [`release`] does each;
+/// a pair that is not one of its open handles in this shard (closed meanwhile, for example
+/// by the end of its session) is skipped.
+pub fn release_all<S: FsState>(tx: Tx<'_, S>, handles: &[(u64, u64)]) -> OpResult<(Effects, FsReply)> {
+    let mut open = BTreeSet::new();
+    for &(ino, handle) in handles {
+        if node::owned(tx.ctx, ino) && is_open(&tx, ino, handle)? {
+            open.insert((Ino(ino), handle));
+        }
     }
-    let orphan = node::live(tx.state, ino)?.filter(|n| n.rec.nlink() == 0);
-    if let Some(orphan) = orphan.filter(|_| tx.state.open_handles(ino).is_ok_and(|n| n <= 1)) {
-        tx.count_deleted();
-        tx.free_chunks(&orphan, 0);
-        let (effects, ()) = tx.commit(|edit| edit.delete(ino))?;
-        return Ok((effects, FsReply::Done));
+    close(tx, open)
+}
+
+/// Whether `handle` is the asking client's, open on `ino`.
+fn is_open<S: FsState>(tx: &Tx<'_, S>, ino: u64, handle: u64) -> OpResult<bool> {
+    Ok(tx.state.handle(tx.client, handle)?.is_some_and(|h| h.ino == ino))
+}
+
+/// Closes the asking client's open `handles`, drops the `flock` locks taken through them,
+/// and deletes the inodes without names they were the last handles of.
+fn close<S: FsState>(mut tx: Tx<'_, S>, handles: BTreeSet<(Ino, u64)>) -> OpResult<(Effects, FsReply)> {
+    let mut closing: BTreeMap<Ino, u64> = BTreeMap::new();
+    for &(ino, handle) in &handles {
+        tx.close_handle(handle, ino);
+        *closing.entry(ino).or_default() += 1;
     }
-    Ok((tx.finish(), FsReply::Done))
+    for &ino in closing.keys() {
+        let held = tx.state.locks(ino)?;
+        let kept: Vec<_> = held
+            .iter()
+            .filter(|h| !(h.flock && h.client == tx.client && handles.contains(&(ino, h.handle))))
+            .copied()
+            .collect();
+        if kept.len() != held.len() {
+            tx.set_locks(ino, kept);
+        }
+    }
+    delete_orphans(tx, closing)
+}
+
+/// Deletes the inodes without names whose every open handle is being closed (`closing`:
+/// inode → handles closed), and finishes `tx`.
+pub fn delete_orphans<S: FsState>(
+    mut tx: Tx<'_, S>,
+    closing: BTreeMap<Ino, u64>,
+) -> OpResult<(Effects, FsReply)> {
+    let mut orphans = Vec::new();
+    for (ino, closed) in closing {
+        if let Some(orphan) = node::live(tx.state, ino)?.filter(|n| n.rec.nlink() == 0)
+            && tx.state.open_handles(ino)? <= closed
+        {
+            tx.count_deleted();
+            tx.free_chunks(&orphan, 0);
+            orphans.push(ino);
+        }
+    }
+    if orphans.is_empty() {
+        return Ok((tx.finish(), FsReply::Done));
+    }
+    let (effects, ()) = tx.commit(|edit| {
+        for ino in orphans {
+            edit.delete(ino);
+        }
+    })?;
+    Ok((effects, FsReply::Done))
 }

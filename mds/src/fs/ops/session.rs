@@ -11,7 +11,7 @@ use crdt::model::Ino;
 use proto::FsReply;
 
 use crate::fs::command::Effects;
-use crate::fs::node;
+use crate::fs::ops::open;
 use crate::fs::outcome::OpResult;
 use crate::fs::state::FsState;
 use crate::fs::tx::Tx;
@@ -30,23 +30,5 @@ pub fn end<S: FsState>(mut tx: Tx<'_, S>) -> OpResult<(Effects, FsReply)> {
             tx.set_locks(ino, kept);
         }
     }
-    let mut orphans = Vec::new();
-    for (ino, closed) in closing {
-        if let Some(orphan) = node::live(state, ino)?.filter(|n| n.rec.nlink() == 0)
-            && state.open_handles(ino)? <= closed
-        {
-            tx.count_deleted();
-            tx.free_chunks(&orphan, 0);
-            orphans.push(ino);
-        }
-    }
-    if orphans.is_empty() {
-        return Ok((tx.finish(), FsReply::Done));
-    }
-    let (effects, ()) = tx.commit(|edit| {
-        for ino in orphans {
-            edit.delete(ino);
-        }
-    })?;
-    Ok((effects, FsReply::Done))
+    open::delete_orphans(tx, closing)
 }

@@ -374,3 +374,36 @@ fn the_end_of_a_write_grows_the_file_and_clears_set_id_bits() {
         Err(Errno::EBADF)
     );
 }
+
+#[test]
+fn release_all_closes_the_callers_handles_together_and_skips_the_rest() {
+    let mut fs = Fs::new();
+    let (f, h1) = fs.create(&root(), ROOT, "f", 0o644).unwrap();
+    let h2 = fs.open(&root(), f.ino, true, false).unwrap();
+    let (g, hg) = fs.create(&root(), ROOT, "g", 0o644).unwrap();
+    fs.unlink(&root(), ROOT, "g").unwrap();
+    fs.client = 8;
+    let other = fs.open(&root(), f.ino, true, false).unwrap();
+    fs.client = 7;
+    let handles = vec![
+        (f.ino, h1),
+        (f.ino, h2),
+        (g.ino, hg),
+        (f.ino, other),
+        (ROOT, h1),
+        (f.ino, h1),
+    ];
+    assert_eq!(fs.exec(&root(), FsOp::ReleaseAll { handles }), Ok(FsReply::Done));
+    assert_eq!(
+        fs.state.open_handles(Ino(f.ino)).unwrap(),
+        1,
+        "only the other client's handle is left"
+    );
+    assert!(fs.state.handle(8, other).unwrap().is_some());
+    assert_eq!(
+        fs.state.record(Ino(g.ino)).and_then(|r| r.kind()),
+        None,
+        "an unlinked file goes with its last handle"
+    );
+    assert_eq!(fs.live_inodes(), 2, "the root and f");
+}
