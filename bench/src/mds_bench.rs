@@ -86,6 +86,36 @@ fn fdatasync(dir: &std::path::Path, n: usize) -> anyhow::Result<Stats> {
     Ok(stats(samples))
 }
 
+/// The loopback UDP round trip between two threads: 64 bytes sent, echoed and received, `n`
+/// times. A strict create needs two such trips between processes (client to leader, leader
+/// to follower) around one fdatasync, so they set the floor under its latency here.
+fn loopback_rtt(n: usize) -> anyhow::Result<Stats> {
+    let echo = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    let me = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    me.set_read_timeout(Some(Duration::from_secs(5)))?;
+    me.connect(echo.local_addr()?)?;
+    let echoer = std::thread::spawn(move || -> std::io::Result<()> {
+        let mut buf = [0u8; 64];
+        for _ in 0..n {
+            let (len, from) = echo.recv_from(&mut buf)?;
+            echo.send_to(&buf[..len], from)?;
+        }
+        Ok(())
+    });
+    let mut buf = [0u8; 64];
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        me.send(&buf)?;
+        me.recv(&mut buf)?;
+        samples.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    echoer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the echo thread panicked"))??;
+    Ok(stats(samples))
+}
+
 /// One measured run: `ops` operations made by `clients` concurrent tasks.
 struct Run {
     op: &'static str,
@@ -193,6 +223,7 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.dir)?;
     eprintln!("measuring fdatasync in {} ...", args.dir.display());
     let sync = fdatasync(&args.dir, 500)?;
+    let rtt = loopback_rtt(2000)?;
     eprintln!("starting a 3-node metadata cluster ...");
     let flags: Vec<&str> = args.mds_flags.iter().map(String::as_str).collect();
     let mut cluster = Cluster::start(args.mooseng.clone(), Some(&args.dir), 3, 3, &flags);
@@ -295,6 +326,10 @@ async fn main() -> anyhow::Result<()> {
         sync.p50, sync.p99
     );
     println!(
+        "loopback UDP round trip between two threads: p50 {:.0} us, p99 {:.0} us",
+        rtt.p50, rtt.p99
+    );
+    println!(
         "{:<8} {:>7} {:>10} {:>10} {:>10}",
         "op", "clients", "ops/s", "p50 us", "p99 us"
     );
@@ -312,6 +347,11 @@ async fn main() -> anyhow::Result<()> {
             "  create, 1 client: p50 {:.0} us = {ratio:.2} x fdatasync p50 (target <= 1.5 x)  {}",
             c1.lat.p50,
             verdict(ratio <= 1.5)
+        );
+        let floor = sync.p50 + 2.0 * rtt.p50;
+        println!(
+            "    (for information: no strict create here can beat fdatasync + 2 loopback round trips = {floor:.0} us = {:.2} x fdatasync)",
+            floor / sync.p50
         );
     }
     if let Some(c64) = runs.iter().find(|r| r.op == "create" && r.clients == 64) {
@@ -339,6 +379,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(path) = &args.json {
         let j = serde_json::json!({
             "fdatasync_us": { "p50": sync.p50, "p99": sync.p99 },
+            "loopback_rtt_us": { "p50": rtt.p50, "p99": rtt.p99 },
             "runs": runs.iter().map(|r| serde_json::json!({
                 "op": r.op, "clients": r.clients, "ops_per_sec": r.ops_per_sec, "p50_us": r.lat.p50, "p99_us": r.lat.p99,
             })).collect::<Vec<_>>(),
