@@ -10,6 +10,10 @@
 //! valid whatever changes; an entry added or removed inside a page that is fetched again can
 //! shift that page's later offsets by one (POSIX leaves entries changed during a listing
 //! unspecified).
+//!
+//! Once a page is fetched, the next one is fetched in the background (read-ahead) while the
+//! kernel takes the entries of this one, so a long listing waits for the metadata server
+//! about once instead of once per page; at most one page is read ahead per stream.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -50,6 +54,9 @@ impl Streams {
     }
 }
 
+/// A page's entries and the cookie of the page after it.
+type Fetched = (Vec<DirEntry>, Option<Vec<u8>>);
+
 /// One open directory.
 #[derive(Debug)]
 pub(crate) struct Stream {
@@ -57,6 +64,21 @@ pub(crate) struct Stream {
     /// The cookie starting each page fetched so far (and the one after the last, if any).
     starts: Vec<Option<Vec<u8>>>,
     page: Page,
+    ahead: Option<Ahead>,
+}
+
+/// The page after the held one, being fetched in the background.
+#[derive(Debug)]
+struct Ahead {
+    no: u64,
+    plus: bool,
+    fetch: tokio::task::JoinHandle<Result<Fetched, FsError>>,
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.fetch.abort();
+    }
 }
 
 /// The page a stream holds.
@@ -102,6 +124,7 @@ impl<M: Meta, D: Data> Fs<M, D> {
                     more,
                     plus: true,
                 },
+                ahead: None,
             },
         );
         Ok(fh)
@@ -111,7 +134,7 @@ impl<M: Meta, D: Data> Fs<M, D> {
     /// the listing ends. With `plus`, entries carry attributes and the kernel holds a
     /// reference to each (but `.` and `..`).
     pub async fn readdir(
-        &self,
+        self: &Arc<Self>,
         cred: &Cred,
         fh: u64,
         offset: u64,
@@ -127,7 +150,13 @@ impl<M: Meta, D: Data> Fs<M, D> {
                 let Some(start) = usize::try_from(page).ok().and_then(|p| s.starts.get(p)).cloned() else {
                     return Ok(());
                 };
-                let (entries, next) = self.fetch_page(cred, s.dir, page, start, plus).await?;
+                let (entries, next) = match s.ahead.take() {
+                    Some(mut a) if a.no == page && (a.plus || !plus) => match (&mut a.fetch).await {
+                        Ok(fetched) => fetched?,
+                        Err(e) => return Err(FsError::protocol("readdir read-ahead", e)),
+                    },
+                    _ => self.fetch_page(cred, s.dir, page, start, plus).await?,
+                };
                 if s.starts.len() as u64 == page + 1
                     && let Some(next) = &next
                 {
@@ -140,6 +169,7 @@ impl<M: Meta, D: Data> Fs<M, D> {
                     plus,
                 };
             }
+            self.read_ahead(&mut s, cred, plus);
             let count = s.page.entries.len();
             for (i, e) in s.page.entries.iter().enumerate().skip(index) {
                 let next = if i + 1 < count {
@@ -165,6 +195,21 @@ impl<M: Meta, D: Data> Fs<M, D> {
     /// Closes directory stream `fh`.
     pub fn releasedir(&self, fh: u64) {
         self.dirs.remove(fh);
+    }
+
+    /// Starts fetching the page after the one `s` holds, if there is one and it is not being
+    /// fetched already.
+    fn read_ahead(self: &Arc<Self>, s: &mut Stream, cred: &Cred, plus: bool) {
+        let no = s.page.no + 1;
+        if !s.page.more || s.ahead.as_ref().is_some_and(|a| a.no == no && (a.plus || !plus)) {
+            return;
+        }
+        let Some(start) = usize::try_from(no).ok().and_then(|p| s.starts.get(p)).cloned() else {
+            return;
+        };
+        let (fs, cred, dir) = (self.clone(), cred.clone(), s.dir);
+        let fetch = tokio::spawn(async move { fs.fetch_page(&cred, dir, no, start, plus).await });
+        s.ahead = Some(Ahead { no, plus, fetch });
     }
 
     /// Page `no` of `dir`, starting at `cookie`: its entries (with settled attributes if

@@ -1,5 +1,7 @@
 //! Directory streams: stable, resumable offsets with bounded memory.
 
+use std::sync::Arc;
+
 use proto::fs::DirEntry;
 
 use super::{fs_with, user};
@@ -39,11 +41,11 @@ fn names(n: usize) -> Vec<Vec<u8>> {
 
 #[tokio::test]
 async fn readdir_offsets_are_stable_and_resumable_across_pages_with_bounded_memory() {
-    let fs = fs_with(FsConfig {
+    let fs = Arc::new(fs_with(FsConfig {
         readdir_page: 10,
         relatime: false,
         ..FsConfig::default()
-    });
+    }));
     for n in names(95) {
         fs.mkdir(&user(), 1, &n, 0o755).await.unwrap();
     }
@@ -100,11 +102,11 @@ async fn readdir_offsets_are_stable_and_resumable_across_pages_with_bounded_memo
 
 #[tokio::test]
 async fn readdirplus_gives_attributes_and_hands_out_all_but_the_dots() {
-    let fs = fs_with(FsConfig {
+    let fs = Arc::new(fs_with(FsConfig {
         readdir_page: 4,
         relatime: false,
         ..FsConfig::default()
-    });
+    }));
     for n in names(5) {
         fs.mknod(&user(), 1, &n, crdt::model::FileKind::File, 0o644, 0)
             .await
@@ -122,6 +124,38 @@ async fn readdirplus_gives_attributes_and_hands_out_all_but_the_dots() {
 
 #[tokio::test]
 async fn an_unreadable_directory_fails_at_opendir() {
-    let fs = fs_with(FsConfig::default());
+    let fs = Arc::new(fs_with(FsConfig::default()));
     assert!(fs.opendir(&user(), 12345).await.is_err());
+}
+
+#[tokio::test]
+async fn the_next_page_is_fetched_while_the_kernel_takes_this_one() {
+    let fs = Arc::new(fs_with(FsConfig {
+        readdir_page: 10,
+        relatime: false,
+        ..FsConfig::default()
+    }));
+    for n in names(25) {
+        fs.mkdir(&user(), 1, &n, 0o755).await.unwrap();
+    }
+    let fh = fs.opendir(&user(), 1).await.unwrap();
+    assert_eq!(fs.meta().count("readdir"), 1, "opendir fetched the first page");
+    fs.readdir(&user(), fh, 0, false, &mut Sink::new(1))
+        .await
+        .unwrap();
+    for _ in 0..1000 {
+        if fs.meta().count("readdir") == 2 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        fs.meta().count("readdir"),
+        2,
+        "the second page is on its way after one entry of the first was taken"
+    );
+    let mut sink = Sink::new(1000);
+    fs.readdir(&user(), fh, 1, false, &mut sink).await.unwrap();
+    assert_eq!(sink.got.len(), 26, "the rest of the 27 entries");
+    assert_eq!(fs.meta().count("readdir"), 3, "each of the 3 pages fetched once");
 }
