@@ -347,8 +347,17 @@ impl Server {
                 token: self.applied(shard),
             };
         }
-        let server = self.clone();
-        let result = tokio::task::spawn_blocking(move || server.read_now(shard, &r)).await;
+        // A point read (a few LMDB lookups in pages the map keeps in memory) costs less than
+        // the two thread hand-offs of the blocking pool, so it runs right here; a listing page
+        // (up to a thousand inodes) goes to the blocking pool.
+        let result = if matches!(r.op, proto::FsOp::ReadDir { .. }) {
+            let server = self.clone();
+            tokio::task::spawn_blocking(move || server.read_now(shard, &r))
+                .await
+                .map_err(|e| RpcError::Internal(e.to_string()))
+        } else {
+            Ok(self.read_now(shard, &r))
+        };
         match result {
             Ok(Ok((result, token))) => ClientResponse { result, token },
             Ok(Err(e)) => ClientResponse {
@@ -356,7 +365,7 @@ impl Server {
                 token: SessionToken::default(),
             },
             Err(e) => ClientResponse {
-                result: Err(RpcError::Internal(e.to_string())),
+                result: Err(e),
                 token: SessionToken::default(),
             },
         }
