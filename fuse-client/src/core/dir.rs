@@ -150,11 +150,13 @@ impl<M: Meta, D: Data> Fs<M, D> {
                 let Some(start) = usize::try_from(page).ok().and_then(|p| s.starts.get(p)).cloned() else {
                     return Ok(());
                 };
-                let (entries, next) = match s.ahead.take() {
-                    Some(mut a) if a.no == page && (a.plus || !plus) => match (&mut a.fetch).await {
-                        Ok(fetched) => fetched?,
-                        Err(e) => return Err(FsError::protocol("readdir read-ahead", e)),
-                    },
+                let ahead = match s.ahead.take() {
+                    Some(mut a) if a.no == page && (a.plus || !plus) => (&mut a.fetch).await.ok(),
+                    _ => None,
+                };
+                // A read-ahead that failed is not an answer: the page is asked for again.
+                let (entries, next) = match ahead {
+                    Some(Ok(raw)) => self.settle_page(cred, raw, plus).await?,
                     _ => self.fetch_page(cred, s.dir, page, start, plus).await?,
                 };
                 if s.starts.len() as u64 == page + 1
@@ -207,8 +209,10 @@ impl<M: Meta, D: Data> Fs<M, D> {
         let Some(start) = usize::try_from(no).ok().and_then(|p| s.starts.get(p)).cloned() else {
             return;
         };
+        // Only the server's page is read ahead: attributes are settled against this mount's
+        // buffered writes when the page is used, as a fetched page's are.
         let (fs, cred, dir) = (self.clone(), cred.clone(), s.dir);
-        let fetch = tokio::spawn(async move { fs.fetch_page(&cred, dir, no, start, plus).await });
+        let fetch = tokio::spawn(async move { fs.ask_page(&cred, dir, no, start, plus).await });
         s.ahead = Some(Ahead { no, plus, fetch });
     }
 
@@ -221,14 +225,27 @@ impl<M: Meta, D: Data> Fs<M, D> {
         no: u64,
         cookie: Option<Vec<u8>>,
         plus: bool,
-    ) -> Result<(Vec<DirEntry>, Option<Vec<u8>>), FsError> {
+    ) -> Result<Fetched, FsError> {
+        let raw = self.ask_page(cred, dir, no, cookie, plus).await?;
+        self.settle_page(cred, raw, plus).await
+    }
+
+    /// Page `no` of `dir` as the metadata server gives it.
+    async fn ask_page(
+        &self,
+        cred: &Cred,
+        dir: u64,
+        no: u64,
+        cookie: Option<Vec<u8>>,
+        plus: bool,
+    ) -> Result<Fetched, FsError> {
         let op = FsOp::ReadDir {
             dir,
             cookie,
             max: self.cfg.readdir_page,
             plus,
         };
-        let (mut entries, next) = match self.ask(cred, op).await? {
+        let (entries, next) = match self.ask(cred, op).await? {
             FsReply::Dir { entries, cookie } => (entries, cookie),
             other => return Err(FsError::protocol("readdir", other)),
         };
@@ -238,6 +255,17 @@ impl<M: Meta, D: Data> Fs<M, D> {
                 format!("page {no} of {} entries", entries.len()),
             ));
         }
+        Ok((entries, next))
+    }
+
+    /// With `plus`, the attributes of a page's entries as this mount sees them (its buffered
+    /// writes landed first).
+    async fn settle_page(
+        &self,
+        cred: &Cred,
+        (mut entries, next): Fetched,
+        plus: bool,
+    ) -> Result<Fetched, FsError> {
         if plus {
             for e in entries.iter_mut().filter(|e| !is_dot(&e.name)) {
                 e.attr = Some(match e.attr.take() {

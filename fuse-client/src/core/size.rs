@@ -54,13 +54,17 @@ impl<M: Meta, D: Data> Fs<M, D> {
         Ok(attr)
     }
 
-    /// After a write into chunk `index` of `ino` whose size growth was refused (`why`), cuts
-    /// that chunk back to the file's size, so the bytes that landed past the end read as
-    /// zeros if the file grows later. Failures are logged: the write fails with `why` anyway.
-    pub(crate) async fn cut_to_size(&self, cred: &Cred, ino: u64, handle: u64, index: u64, why: Errno) {
+    /// After a write from byte `start` of `ino` whose size growth was refused (`why`), cuts
+    /// its chunk back to the file's size, so the bytes that landed past the end read as zeros
+    /// if the file grows later. Never below `start`: bytes before it are not this write's
+    /// (another writer's, whose size growth may still come). Failures are logged: the write
+    /// fails with `why` anyway.
+    pub(crate) async fn cut_to_size(&self, cred: &Cred, ino: u64, handle: u64, start: u64, why: Errno) {
+        let index = start / CHUNK_SIZE;
         let cut = async {
             let size = self.ask_attr(cred, FsOp::GetAttr { ino }, "getattr").await?.size;
-            let len = size.saturating_sub(index * CHUNK_SIZE).min(CHUNK_SIZE) as u32;
+            let keep = size.max(start);
+            let len = keep.saturating_sub(index * CHUNK_SIZE).min(CHUNK_SIZE) as u32;
             if u64::from(len) < CHUNK_SIZE {
                 self.cut(cred, ino, index, len, Some(handle)).await?;
             }

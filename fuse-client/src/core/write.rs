@@ -121,7 +121,7 @@ impl<M: Meta, D: Data> Fs<M, D> {
         if let Err(FsError::Posix(errno)) = &done {
             // The metadata server refused the size growth (a quota, the size limit): what
             // landed past the end must not reappear when the file is extended later.
-            self.cut_to_size(&cred, file.ino, file.handle, index, *errno)
+            self.cut_to_size(&cred, file.ino, file.handle, start, *errno)
                 .await;
         }
         done?;

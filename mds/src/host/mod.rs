@@ -346,6 +346,8 @@ impl Host {
                 if next_tick < Instant::now() {
                     next_tick = Instant::now() + self.settings.tick;
                 }
+                self.wal.tend();
+                self.shared.set_wal_short(self.wal.is_short());
             }
             self.round();
             self.commit_if_due(Instant::now());

@@ -149,6 +149,12 @@ impl Wal {
         self.failed.is_some() && self.ready.is_none() && self.offset > self.capacity / 4 * 3
     }
 
+    /// Collects the preparation of the next segment and retries a failed one when due: called
+    /// on every tick, so a log short of room recovers without waiting for an append.
+    pub fn tend(&mut self) {
+        self.prepare_spare();
+    }
+
     /// Collects the preparation of the next segment if it has ended.
     fn poll_spare(&mut self) {
         if !self.spare.as_ref().is_some_and(JoinHandle::is_finished) {

@@ -12,7 +12,7 @@
 //! and other names remain, its home becomes the nearest root above that directory, or the root
 //! directory ([`anchor`]), which keeps its roots and cannot be removed while it has names below.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use crdt::model::{Attr as RecAttr, FileKind, Ino};
 use proto::fs::{Quota, QuotaLimit};
@@ -28,8 +28,11 @@ use crate::fs::tx::Tx;
 /// Quota roots with their limits, nearest first.
 pub type Roots = Vec<(Ino, QuotaLimit)>;
 
-/// Entries read per page when counting a tree.
+/// Entries read per page when walking a tree.
 const PAGE: usize = 1024;
+
+/// The deepest parent chain walked before calling it a loop.
+const MAX_DEPTH: usize = 1 << 16;
 
 /// The roots a new entry of `dir` counts in: `dir` and the directories above it that are
 /// quota roots.
@@ -39,7 +42,7 @@ pub fn roots_below<S: FsState>(state: &S, ctx: ShardCtx<'_>, dir: &Node) -> OpRe
         return Ok(roots);
     }
     let (mut at, mut up) = (dir.ino, dir.rec.parent());
-    loop {
+    for _ in 0..MAX_DEPTH {
         if let Some(limit) = state.quota_limit(at)? {
             roots.push((at, limit));
         }
@@ -49,11 +52,9 @@ pub fn roots_below<S: FsState>(state: &S, ctx: ShardCtx<'_>, dir: &Node) -> OpRe
         let Some(next) = node::live(state, up)? else {
             return Ok(roots);
         };
-        if roots.len() > 1 << 16 {
-            return Err(Errno::ELOOP.into());
-        }
         (at, up) = (up, next.rec.parent());
     }
+    Err(Errno::ELOOP.into())
 }
 
 /// The roots `node` counts in: those of its home (its parent; the root directory for an
@@ -145,13 +146,18 @@ pub fn set<S: FsState>(
     match limit {
         None if was.is_some() => {
             tx.set_limit(dir.ino, None);
-            tx.charge(&itself, -bytes, -inodes)?;
+            tx.charge(&itself, bytes.saturating_neg(), inodes.saturating_neg())?;
+            homes = rehomed(tx.state, tx.ctx, &dir)?;
         }
         None => {}
         Some(limit) => {
             if was.is_none() {
                 let count = tally(tx.state, tx.ctx, &dir)?;
-                tx.charge(&itself, count.bytes - bytes, count.inodes - inodes)?;
+                tx.charge(
+                    &itself,
+                    count.bytes.saturating_sub(bytes),
+                    count.inodes.saturating_sub(inodes),
+                )?;
                 homes = count.homes;
             }
             tx.set_limit(dir.ino, Some(limit));
@@ -194,19 +200,14 @@ struct Tally {
     homes: Vec<(Ino, Ino)>,
 }
 
-/// Walks the tree of `root`: every inode with a name in it, once. Every name of an inode
-/// with a name in the tree must be in it (`EXDEV` otherwise: its names would count under
-/// different roots); one whose home is outside (never recorded, or the nearest root above
-/// after the name in its home went) is given a home in the tree. Reads the whole tree, on the
-/// host thread: making a large tree a quota root takes a while.
-fn tally<S: FsState>(state: &S, ctx: ShardCtx<'_>, root: &Node) -> OpResult<Tally> {
-    let mut count = Tally {
-        bytes: 0,
-        inodes: 0,
-        homes: Vec::new(),
-    };
-    // Non-directories: (the inode, a directory holding a name of it, names found).
-    let mut files: HashMap<Ino, (Node, Ino, u64)> = HashMap::new();
+/// Every non-directory with a name in the tree of `root`: the inode, a directory of the tree
+/// holding a name of it, and how many of its names are in the tree; and how many directories
+/// are below `root`.
+type Walked = (BTreeMap<Ino, (Node, Ino, u64)>, i64);
+
+fn walk<S: FsState>(state: &S, ctx: ShardCtx<'_>, root: &Node) -> OpResult<Walked> {
+    let mut files: BTreeMap<Ino, (Node, Ino, u64)> = BTreeMap::new();
+    let mut dirs = 0i64;
     let mut todo = vec![root.ino];
     while let Some(dir) = todo.pop() {
         let mut after = None;
@@ -226,7 +227,7 @@ fn tally<S: FsState>(state: &S, ctx: ShardCtx<'_>, root: &Node) -> OpResult<Tall
                     continue;
                 };
                 if n.is_dir() {
-                    count.inodes += 1;
+                    dirs += 1;
                     todo.push(n.ino);
                 } else {
                     files.insert(n.ino, (n, dir, 1));
@@ -234,6 +235,33 @@ fn tally<S: FsState>(state: &S, ctx: ShardCtx<'_>, root: &Node) -> OpResult<Tall
             }
         }
     }
+    Ok((files, dirs))
+}
+
+/// When `root` stops being a quota root: the inodes whose home is `root` itself without a
+/// name in it (the nearest root above a removed name), each with a directory of the tree
+/// holding a name of theirs as its new home, so none keeps a home that may go away.
+fn rehomed<S: FsState>(state: &S, ctx: ShardCtx<'_>, root: &Node) -> OpResult<Vec<(Ino, Ino)>> {
+    let (files, _) = walk(state, ctx, root)?;
+    Ok(files
+        .into_values()
+        .filter(|(n, found, _)| n.rec.parent() == root.ino && *found != root.ino)
+        .map(|(n, found, _)| (n.ino, found))
+        .collect())
+}
+
+/// Walks the tree of `root`: every inode with a name in it, once. Every name of an inode
+/// with a name in the tree must be in it (`EXDEV` otherwise: its names would count under
+/// different roots); one whose home is outside (never recorded, or the nearest root above
+/// after the name in its home went) is given a home in the tree. Reads the whole tree, on the
+/// host thread: making a large tree a quota root takes a while.
+fn tally<S: FsState>(state: &S, ctx: ShardCtx<'_>, root: &Node) -> OpResult<Tally> {
+    let (files, dirs) = walk(state, ctx, root)?;
+    let mut count = Tally {
+        bytes: 0,
+        inodes: dirs,
+        homes: Vec::new(),
+    };
     for (n, dir, names) in files.into_values() {
         if n.rec.nlink() > names {
             return Err(Errno::EXDEV.into());

@@ -367,6 +367,10 @@ fn usage_always_matches_a_recount_of_the_tree() {
                     Ok(a) if a.kind == FileKind::File => resize(&mut fs, a.ino, rng.below(800)).map(drop),
                     _ => Ok(()),
                 },
+                _ if dir != top.ino && roots.contains(&dir) => {
+                    roots.retain(|r| *r != dir);
+                    set_quota(&mut fs, &root(), dir, None).map(drop)
+                }
                 _ if dir != ROOT && !roots.contains(&dir) && fs.getattr(dir).is_ok() => {
                     // EXDEV when a file in the tree has a link outside it.
                     let set = set_quota(&mut fs, &root(), dir, limit(None, Some(rng.below(20))));
@@ -393,4 +397,28 @@ fn usage_always_matches_a_recount_of_the_tree() {
         2,
         "the runs hit both limits and root changes: {refused:?}"
     );
+}
+
+#[test]
+fn clearing_a_root_gives_its_anchored_files_a_home_in_its_tree() {
+    let mut fs = Fs::new();
+    let outer = fs.mkdir(&root(), ROOT, "a", 0o777).unwrap();
+    let r = fs.mkdir(&root(), outer.ino, "r", 0o777).unwrap();
+    set_quota(&mut fs, &root(), outer.ino, limit(None, None)).unwrap();
+    set_quota(&mut fs, &root(), r.ino, limit(None, None)).unwrap();
+    let a = fs.mkdir(&root(), r.ino, "sa", 0o777).unwrap();
+    let b = fs.mkdir(&root(), r.ino, "sb", 0o777).unwrap();
+    let (f, _) = fs.create(&root(), a.ino, "f", 0o644).unwrap();
+    fs.link(&root(), f.ino, b.ino, "g").unwrap();
+    fs.unlink(&root(), a.ino, "f").unwrap();
+    // f's home is now r itself (the nearest root above the name that went).
+    set_quota(&mut fs, &root(), r.ino, None).unwrap();
+    // The tree moves out of r, which is then removed: f's home must not be r.
+    fs.rename(&root(), r.ino, "sb", outer.ino, "sb", 0).unwrap();
+    fs.rmdir(&root(), r.ino, "sa").unwrap();
+    fs.rmdir(&root(), outer.ino, "r").unwrap();
+    resize(&mut fs, f.ino, 100).unwrap();
+    assert_eq!(used(&fs, outer.ino), (100, 2), "sb and f");
+    fs.unlink(&root(), b.ino, "g").unwrap();
+    assert_eq!(used(&fs, outer.ino), (0, 1), "only sb is left");
 }
