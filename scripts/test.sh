@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine (when something is missing: a C toolchain, pkg-config, fuse3,
 # iproute2, nftables, libfaketime, cargo-nextest, cargo-deny, cargo-fuzz) and runs every gate:
-#   cargo fmt --check, cargo clippy -D warnings, cargo deny check, cargo nextest (ci profile),
+#   cargo fmt --check, cargo clippy -D warnings, cargo doc -D warnings, cargo deny check, cargo nextest (ci profile),
 #   doctests, and a short fuzz pass over every decoder.
 # Environment: MOOSENG_FUZZ_SECONDS (default 5 per target; 0 skips the fuzz pass).
 set -euo pipefail
@@ -42,6 +42,9 @@ cargo fmt --all -- --check
 
 step "cargo clippy (workspace, all targets, -D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo doc (broken links and other rustdoc warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
 step "cargo deny check"
 if timeout 20 git ls-remote --exit-code https://github.com/RustSec/advisory-db HEAD >/dev/null 2>&1; then

@@ -4,7 +4,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`run`] | [`run`](run::run)`(config, shutdown)`: the whole server |
+//! | [`run`](mod@run) | [`run`](run::run)`(config, shutdown)`: the whole server |
 //! | [`config`] | [`MdsConfig`] and its validation |
 //! | [`cluster`] | the cluster file written by `mooseng admin init` |
 //! | [`host`] | the raft host thread: ticks, rounds with group commit, apply, snapshots, admin |

@@ -11,7 +11,7 @@
 //!   between the two (left by an earlier write that failed elsewhere in its chain, or by this
 //!   write session) moves too; `prev_version` 0 creates the chunk if there is no copy. Any
 //!   other version answers [`DataError::WrongVersion`].
-//! - **Checks.** Every read verifies the CRC of every block it touches (see [`chunk_file`]).
+//! - **Checks.** Every read verifies the CRC of every block it touches (see `chunk_file`).
 //!   A copy that fails is moved to the dir's `quarantine/`, never served again, and reported
 //!   lost.
 //! - **Failures.** A dir whose chunk tree disappears or that returns an I/O error other than

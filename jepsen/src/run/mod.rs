@@ -4,10 +4,10 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`recorder`] | the history being recorded by every task |
-//! | [`work`] | the workload of a run and the client sessions |
-//! | [`faults`] | the nemesis loop and the final heal |
-//! | [`converge`] | the replica-convergence check of the final phase |
+//! | `recorder` | the history being recorded by every task |
+//! | `work` | the workload of a run and the client sessions |
+//! | `faults` | the nemesis loop and the final heal |
+//! | `converge` | the replica-convergence check of the final phase |
 
 mod converge;
 mod faults;

@@ -10,7 +10,7 @@
 //! | [`state`] | [`FsState`] (what the state machine reads), [`ShardMeta`], [`HandleInfo`] |
 //! | [`command`] | [`Command`] and its [`Effects`] |
 //! | [`exec`] | executing mutations |
-//! | [`read`] | read-only operations |
+//! | [`read`](mod@read) | read-only operations |
 //! | [`perm`] | POSIX permission checks |
 
 pub mod command;

@@ -6,7 +6,7 @@
 //! `idle_commit` (default 1 ms), once it has been open for `commit_interval` (default 50 ms),
 //! before a snapshot is installed, and at shutdown. Applied indexes and change notes are published from the
 //! commit, so readers never see less than they are told; a read that needs what is applied but
-//! not committed is served from the open transaction ([`Host::read_applied`]).
+//! not committed is served from the open transaction (`Host::read_applied`).
 
 use std::time::Instant;
 

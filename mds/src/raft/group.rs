@@ -252,7 +252,7 @@ impl Group {
     }
 
     /// Proposes a conf change whose context carries proposal id `id` (see
-    /// [`Group::conf_proposal_id`]).
+    /// [`Group::take_conf_proposal`]).
     pub fn propose_conf(
         &mut self,
         cc: ConfChangeV2,
