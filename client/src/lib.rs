@@ -13,9 +13,11 @@
 //! | [`ReadFrom`] | where reads go: the leader (linearizable) or any replica (session) |
 //! | [`ClientError`] | what an operation finally failed with |
 //! | [`join_all`] | runs futures together on one task |
+//! | [`listing`] | whole directory listings, read page by page |
 //! | [`units`] | sizes as people write them (`256M`) and read them (`256 MiB`) |
 
 pub mod data;
+pub mod listing;
 pub mod units;
 
 use std::collections::{BTreeSet, HashMap};

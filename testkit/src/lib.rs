@@ -411,32 +411,11 @@ pub async fn lookup(client: &MdsClient, parent: u64, name: &str) -> Option<Attr>
 
 /// Every visible name in directory `dir`, read in pages at the leader.
 pub async fn list(client: &MdsClient, dir: u64) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut cookie = None;
-    loop {
-        let op = FsOp::ReadDir {
-            dir,
-            cookie: cookie.clone(),
-            max: 500,
-            plus: false,
-        };
-        match client.fs(&root(), op, ReadFrom::Leader).await {
-            Ok(FsReply::Dir {
-                entries,
-                cookie: next,
-            }) => {
-                names.extend(
-                    entries
-                        .into_iter()
-                        .map(|e| String::from_utf8_lossy(&e.name).into_owned())
-                        .filter(|n| n != "." && n != ".."),
-                );
-                match next {
-                    Some(c) => cookie = Some(c),
-                    None => return names,
-                }
-            }
-            other => panic!("readdir {dir}: {other:?}"),
-        }
-    }
+    let cred = root();
+    client::listing::list_dir(dir, 500, |op| client.fs(&cred, op, ReadFrom::Leader))
+        .await
+        .unwrap_or_else(|e| panic!("readdir {dir}: {e}"))
+        .into_iter()
+        .map(|e| String::from_utf8_lossy(&e.name).into_owned())
+        .collect()
 }

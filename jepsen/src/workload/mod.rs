@@ -201,30 +201,11 @@ pub async fn list_dir(
     dir: u64,
     route: Route,
 ) -> Result<Vec<proto::fs::DirEntry>, String> {
-    let mut out = Vec::new();
-    let mut cookie = None;
-    loop {
-        let op = FsOp::ReadDir {
-            dir,
-            cookie: cookie.take(),
-            max: 1000,
-            plus: false,
-        };
-        match read(client, route, op).await {
-            Ok(FsReply::Dir {
-                entries,
-                cookie: next,
-            }) => {
-                out.extend(entries.into_iter().filter(|e| e.name != b"." && e.name != b".."));
-                match next {
-                    Some(c) => cookie = Some(c),
-                    None => return Ok(out),
-                }
-            }
-            Ok(other) => return Err(format!("unexpected reply {other:?}")),
-            Err((_, e)) => return Err(e),
-        }
-    }
+    client::listing::list_dir(dir, 1000, |op| async move {
+        read(client, route, op).await.map_err(|(_, e)| e)
+    })
+    .await
+    .map_err(|e| e.to_string())
 }
 
 /// `parent/name` as a regular file, created at the leader, or the existing one's inode.

@@ -116,35 +116,16 @@ async fn set(client: &MdsClient, ino: u64, goal: u8) -> anyhow::Result<()> {
 
 /// The directories and regular files in directory `dir` (nothing if `dir` is a file).
 async fn subdirs_and_files(client: &MdsClient, dir: u64) -> anyhow::Result<Vec<u64>> {
-    let mut out = Vec::new();
-    let mut cookie = None;
-    loop {
-        let op = FsOp::ReadDir {
-            dir,
-            cookie: cookie.take(),
-            max: 1000,
-            plus: false,
-        };
-        match client.fs(&Cred::root(), op, ReadFrom::Leader).await {
-            Ok(FsReply::Dir {
-                entries,
-                cookie: next,
-            }) => {
-                out.extend(
-                    entries
-                        .iter()
-                        .filter(|e| e.name != b"." && e.name != b"..")
-                        .filter(|e| matches!(e.kind, FileKind::Dir | FileKind::File))
-                        .map(|e| e.ino),
-                );
-                match next {
-                    Some(c) => cookie = Some(c),
-                    None => return Ok(out),
-                }
-            }
-            Err(client::ClientError::Fs(Errno::ENOTDIR)) => return Ok(out),
-            other => return Err(anyhow::anyhow!("list inode {dir}: {other:?}")).context("walk the tree"),
-        }
+    let cred = Cred::root();
+    let listed = client::listing::list_dir(dir, 1000, |op| client.fs(&cred, op, ReadFrom::Leader)).await;
+    match listed {
+        Ok(entries) => Ok(entries
+            .iter()
+            .filter(|e| matches!(e.kind, FileKind::Dir | FileKind::File))
+            .map(|e| e.ino)
+            .collect()),
+        Err(client::listing::ListError::Ask(client::ClientError::Fs(Errno::ENOTDIR))) => Ok(Vec::new()),
+        Err(e) => Err(anyhow::anyhow!("list inode {dir}: {e}")).context("walk the tree"),
     }
 }
 
