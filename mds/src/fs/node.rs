@@ -95,21 +95,36 @@ pub fn load_dir<S: FsState>(state: &S, ctx: ShardCtx<'_>, ino: u64) -> OpResult<
 /// The deepest tree a walk up the parent chain follows before calling it a loop.
 const MAX_DEPTH: usize = 1 << 16;
 
-/// Whether `ancestor` is `dir` or one of its ancestors (walking each directory's parent up to
-/// the root; `ELOOP` if the walk does not end).
-pub fn is_ancestor<S: FsState>(state: &S, ancestor: Ino, dir: Ino) -> OpResult<bool> {
+/// Calls `visit` on `dir` and then on each directory above it (each one's parent, up to the
+/// root or the first that is not live here) while it returns `true`; `ELOOP` if the walk does
+/// not end.
+pub fn walk_up<S: FsState>(
+    state: &S,
+    dir: Ino,
+    mut visit: impl FnMut(Ino) -> OpResult<bool>,
+) -> OpResult<()> {
     let mut at = dir;
     for _ in 0..MAX_DEPTH {
-        if at == ancestor {
-            return Ok(true);
+        if !visit(at)? {
+            return Ok(());
         }
         let up = live(state, at)?.map_or(Ino(0), |n| n.rec.parent());
         if at == Ino::ROOT || up == Ino(0) || up == at {
-            return Ok(false);
+            return Ok(());
         }
         at = up;
     }
     Err(Errno::ELOOP.into())
+}
+
+/// Whether `ancestor` is `dir` or one of its ancestors.
+pub fn is_ancestor<S: FsState>(state: &S, ancestor: Ino, dir: Ino) -> OpResult<bool> {
+    let mut found = false;
+    walk_up(state, dir, |at| {
+        found = at == ancestor;
+        Ok(!found)
+    })?;
+    Ok(found)
 }
 
 /// The attributes of `ino` as `records` hold them (after an edit), if it is live.

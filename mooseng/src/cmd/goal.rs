@@ -10,7 +10,7 @@ use crdt::model::FileKind;
 use proto::fs::{Cred, FsOp};
 use proto::{Errno, FsReply};
 
-use crate::cmd::nspath::{PathArgs, namespace_path, resolve};
+use crate::cmd::nspath::PathArgs;
 
 /// Storage classes: names for goals.
 pub const CLASSES: &[(&str, u8)] = &[("default", 2), ("fast", 3)];
@@ -59,8 +59,7 @@ fn class_of(goal: u8) -> String {
 pub async fn run(cmd: GoalCommand) -> anyhow::Result<()> {
     match cmd {
         GoalCommand::Get(p) => {
-            let (_, client) = p.cluster.client()?;
-            let ino = resolve(&client, &namespace_path(&p.path)?).await?;
+            let (client, ino) = p.open().await?;
             let goal = get(&client, ino).await?;
             println!("{}: {goal}{}", p.path.display(), class_of(goal));
         }
@@ -70,8 +69,7 @@ pub async fn run(cmd: GoalCommand) -> anyhow::Result<()> {
             recursive,
         } => {
             let goal = parse_goal(&goal)?;
-            let (_, client) = path.cluster.client()?;
-            let ino = resolve(&client, &namespace_path(&path.path)?).await?;
+            let (client, ino) = path.open().await?;
             let mut todo = vec![ino];
             let mut done = 0u64;
             while let Some(ino) = todo.pop() {

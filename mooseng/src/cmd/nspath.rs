@@ -21,9 +21,18 @@ pub struct PathArgs {
     pub cluster: ClusterArgs,
 }
 
+impl PathArgs {
+    /// A client of the cluster and the inode the path names.
+    pub async fn open(&self) -> anyhow::Result<(MdsClient, u64)> {
+        let (_, client) = self.cluster.client()?;
+        let ino = resolve(&client, &namespace_path(&self.path)?).await?;
+        Ok((client, ino))
+    }
+}
+
 /// The namespace path of `path`: itself if absolute and not under a local mount of MooseNG,
 /// otherwise its part below the mount point.
-pub fn namespace_path(path: &Path) -> anyhow::Result<PathBuf> {
+fn namespace_path(path: &Path) -> anyhow::Result<PathBuf> {
     if let Ok(real) = std::fs::canonicalize(path)
         && let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts")
     {
@@ -50,7 +59,7 @@ pub fn namespace_path(path: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// The inode at namespace path `path`.
-pub async fn resolve(client: &MdsClient, path: &Path) -> anyhow::Result<u64> {
+async fn resolve(client: &MdsClient, path: &Path) -> anyhow::Result<u64> {
     let mut ino = 1;
     for c in path.components() {
         let name = match c {

@@ -14,7 +14,7 @@ use client::{ClientError, MdsClient, ReadFrom};
 use proto::fs::{Cred, FsOp, Quota, QuotaLimit};
 use proto::{Errno, FsReply};
 
-use crate::cmd::nspath::{PathArgs, namespace_path, resolve};
+use crate::cmd::nspath::PathArgs;
 
 /// `mooseng admin quota …`.
 #[derive(Debug, Subcommand)]
@@ -44,13 +44,13 @@ pub async fn run(cmd: QuotaCommand) -> anyhow::Result<()> {
         QuotaCommand::Set { path, bytes, inodes } => (path, Some(Some(QuotaLimit { bytes, inodes }))),
         QuotaCommand::Clear(path) => (path, Some(None)),
     };
-    let (_, client) = path.cluster.client()?;
-    let ino = resolve(&client, &namespace_path(&path.path)?).await?;
-    let shown = path.path.display();
-    let quota = match op {
-        None => call(&client, FsOp::GetQuota { ino }, &shown.to_string()).await?,
-        Some(limit) => call(&client, FsOp::SetQuota { ino, limit }, &shown.to_string()).await?,
+    let (client, ino) = path.open().await?;
+    let op = match op {
+        None => FsOp::GetQuota { ino },
+        Some(limit) => FsOp::SetQuota { ino, limit },
     };
+    let shown = path.path.display();
+    let quota = call(&client, op, &shown.to_string()).await?;
     match quota {
         Some(q) => println!("{shown}: {}", describe(&q)),
         None => println!("{shown}: no quota"),

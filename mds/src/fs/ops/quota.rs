@@ -31,9 +31,6 @@ pub type Roots = Vec<(Ino, QuotaLimit)>;
 /// Entries read per page when walking a tree.
 const PAGE: usize = 1024;
 
-/// The deepest parent chain walked before calling it a loop.
-const MAX_DEPTH: usize = 1 << 16;
-
 /// The roots a new entry of `dir` counts in: `dir` and the directories above it that are
 /// quota roots.
 pub fn roots_below<S: FsState>(state: &S, ctx: ShardCtx<'_>, dir: &Node) -> OpResult<Roots> {
@@ -41,20 +38,14 @@ pub fn roots_below<S: FsState>(state: &S, ctx: ShardCtx<'_>, dir: &Node) -> OpRe
     if !state.has_quotas()? {
         return Ok(roots);
     }
-    let (mut at, mut up) = (dir.ino, dir.rec.parent());
-    for _ in 0..MAX_DEPTH {
+    node::walk_up(state, dir.ino, |at| {
         if let Some(limit) = state.quota_limit(at)? {
             roots.push((at, limit));
         }
-        if at == Ino::ROOT || up == Ino(0) || up == at || !node::owned(ctx, up.0) {
-            return Ok(roots);
-        }
-        let Some(next) = node::live(state, up)? else {
-            return Ok(roots);
-        };
-        (at, up) = (up, next.rec.parent());
-    }
-    Err(Errno::ELOOP.into())
+        // The tree stays on one shard: nothing above a foreign directory counts here.
+        Ok(node::owned(ctx, at.0))
+    })?;
+    Ok(roots)
 }
 
 /// The roots `node` counts in: those of its home (its parent; the root directory for an
